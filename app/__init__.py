@@ -1,0 +1,107 @@
+"""Credits: prepaid credit packs sold through Stripe Checkout, kept in a double-entry ledger."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, jsonify, request
+from flask_login import AnonymousUserMixin
+from sqlalchemy import text
+
+from .config import load_config
+from .database import configure_engine
+from .extensions import csrf, db, limiter, login_manager, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application from the environment, overridden by test_config."""
+    overrides = dict(test_config or {})
+    instance_path = Path(
+        overrides.get("INSTANCE_PATH") or os.environ.get("INSTANCE_PATH") or ROOT / "instance"
+    )
+    app = Flask(
+        __name__,
+        instance_path=str(instance_path),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    env = dict(os.environ)
+    if test_config is not None:
+        env["APP_ENV"] = test_config.get("APP_ENV", "testing")
+    app.config.from_mapping(load_config(env, instance_path))
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    _init_login(app)
+    with app.app_context():
+        configure_engine(db.engine)
+
+    from . import errors_http, formatting, security
+    from .auth.views import bp as auth_bp
+    from .catalog.views import bp as catalog_bp
+    from .cli import register_cli
+    from .history.views import bp as history_bp
+
+    errors_http.register(app)
+    formatting.register(app)
+    security.register(app)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(catalog_bp)
+    app.register_blueprint(history_bp)
+    register_cli(app)
+
+    @app.get("/healthz")
+    def healthz():
+        """Report whether the database answers."""
+        try:
+            db.session.execute(text("SELECT 1"))
+        except Exception:  # noqa: BLE001 - any failure means unhealthy
+            app.logger.exception("health check failed")
+            return jsonify({"status": "error", "database": "unreachable"}), 503
+        return jsonify({"status": "ok"})
+
+    return app
+
+
+def _init_login(app: Flask) -> None:
+    from .accounts import user_for_token
+    from .http import json_error, wants_json
+    from .models import User
+
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please log in to continue."
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        return db.session.get(User, int(user_id))
+
+    @login_manager.unauthorized_handler
+    def unauthorized():
+        from flask import redirect, url_for
+
+        if wants_json():
+            return json_error(401, "unauthenticated", "log in or send a bearer token")
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+    @app.before_request
+    def authenticate_bearer() -> None:
+        """Authenticate API calls that carry a bearer token, and only by it."""
+        header = request.headers.get("Authorization", "")
+        g.token_auth = header[:7].lower() == "bearer "
+        if g.token_auth:
+            # Flask-Login reads the request's user from g._login_user.
+            g._login_user = user_for_token(header[7:].strip()) or AnonymousUserMixin()

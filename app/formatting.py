@@ -1,0 +1,37 @@
+"""Template filters: money per currency, credits, times."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Flask
+
+ZERO_DECIMAL = frozenset({"jpy", "krw", "vnd", "clp", "isk", "ugx", "xaf", "xof"})
+SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$"}
+
+
+def money(cents: int, currency: str = "usd") -> str:
+    """Format integer minor units as a price, e.g. 8500 usd -> $85.00."""
+    currency = currency.lower()
+    sign = "-" if cents < 0 else ""
+    cents = abs(int(cents))
+    amount = f"{cents:,}" if currency in ZERO_DECIMAL else f"{cents // 100:,}.{cents % 100:02d}"
+    symbol = SYMBOLS.get(currency)
+    return f"{sign}{symbol}{amount}" if symbol else f"{sign}{amount} {currency.upper()}"
+
+
+def credits(value: int) -> str:
+    """Format a credit count with thousands separators."""
+    return f"{int(value):,}"
+
+
+def iso_utc(value: datetime | None) -> str:
+    """Format a time as ISO 8601 UTC."""
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else ""
+
+
+def register(app: Flask) -> None:
+    """Make the filters available to templates."""
+    app.add_template_filter(money)
+    app.add_template_filter(credits)
+    app.add_template_filter(iso_utc)

@@ -1,0 +1,287 @@
+"""The credit ledger: the only code that moves credits.
+
+Every movement is a ledger transaction of entries that sum to zero, named by a
+unique idempotency key. Entries are append-only (the database refuses UPDATE and
+DELETE); each account keeps a cached balance updated in the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from . import audit
+from .database import write_transaction
+from .errors import InsufficientCredits, LedgerConflict, ValidationFailed
+from .extensions import db
+from .models import LedgerAccount, LedgerEntry, LedgerTransaction, User
+
+SALES_ACCOUNT = "system:stripe_sales"
+ADJUSTMENTS_ACCOUNT = "system:adjustments"
+SPEND_ACCOUNT = "system:spend"
+
+# Kinds that may push a user's balance below zero; every other kind needs funds.
+OVERDRAFT_KINDS = frozenset({"take_back", "adjustment"})
+KINDS = frozenset({"grant", "take_back", "restore", "adjustment", "spend"})
+
+
+@dataclass(frozen=True)
+class Posting:
+    account: str
+    amount: int
+
+
+def user_account(user_id: int) -> str:
+    """Return the ledger account code of a user."""
+    return f"user:{user_id}"
+
+
+def fingerprint(kind: str, postings: Iterable[Posting]) -> str:
+    """Hash what a ledger transaction does, to tell a replay from a conflict."""
+    totals: Counter[str] = Counter()
+    for posting in postings:
+        totals[posting.account] += posting.amount
+    body = kind + ";" + ";".join(f"{a}={n}" for a, n in sorted(totals.items()) if n)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _insert(model):
+    dialect = db.session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+def ensure_account(code: str, user_id: int | None = None) -> int:
+    """Return the id of the account with this code, creating it if needed."""
+    account_id = db.session.scalar(select(LedgerAccount.id).where(LedgerAccount.code == code))
+    if account_id is not None:
+        return account_id
+    db.session.execute(
+        _insert(LedgerAccount)
+        .values(code=code, user_id=user_id, balance=0)
+        .on_conflict_do_nothing(index_elements=["code"])
+    )
+    return db.session.scalar(select(LedgerAccount.id).where(LedgerAccount.code == code))
+
+
+def _validate(kind: str, postings: Sequence[Posting]) -> None:
+    if kind not in KINDS:
+        raise ValidationFailed(f"unknown ledger transaction kind {kind!r}")
+    if len(postings) < 2:
+        raise ValidationFailed("a ledger transaction needs at least two postings")
+    for posting in postings:
+        if type(posting.amount) is not int or posting.amount == 0:
+            raise ValidationFailed("posting amounts must be non-zero integers")
+    if sum(p.amount for p in postings) != 0:
+        raise ValidationFailed("a ledger transaction's postings must sum to zero")
+
+
+def _existing(key: str, fp: str) -> LedgerTransaction | None:
+    found = db.session.scalar(
+        select(LedgerTransaction).where(LedgerTransaction.idempotency_key == key)
+    )
+    if found is not None and found.fingerprint != fp:
+        raise LedgerConflict(f"idempotency key {key!r} was already used for different entries")
+    return found
+
+
+def post(
+    key: str,
+    kind: str,
+    postings: Sequence[Posting],
+    *,
+    purchase_id: int | None = None,
+    description: str = "",
+    actor: str = "system",
+) -> LedgerTransaction:
+    """Record a ledger transaction in the caller's transaction, once per key.
+
+    The same key with the same entries returns the original; with other entries
+    it raises LedgerConflict. A user account can only go negative for the kinds
+    in OVERDRAFT_KINDS; otherwise InsufficientCredits is raised and the caller's
+    transaction must be rolled back (write_transaction does that).
+    """
+    _validate(kind, postings)
+    fp = fingerprint(kind, postings)
+    found = _existing(key, fp)
+    if found is not None:
+        return found
+
+    account_ids = {}
+    for posting in postings:
+        user_id = (
+            int(posting.account.split(":", 1)[1]) if posting.account.startswith("user:") else None
+        )
+        account_ids[posting.account] = ensure_account(posting.account, user_id)
+
+    txn_id = db.session.scalar(
+        _insert(LedgerTransaction)
+        .values(
+            idempotency_key=key,
+            kind=kind,
+            fingerprint=fp,
+            purchase_id=purchase_id,
+            description=description,
+            actor=actor,
+        )
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(LedgerTransaction.id)
+    )
+    if txn_id is None:
+        # A concurrent writer committed the same key first.
+        return _existing(key, fp)
+
+    # Lock accounts in id order so concurrent transactions cannot deadlock.
+    for posting in sorted(postings, key=lambda p: account_ids[p.account]):
+        account_id = account_ids[posting.account]
+        stmt = (
+            update(LedgerAccount)
+            .where(LedgerAccount.id == account_id)
+            .values(balance=LedgerAccount.balance + posting.amount)
+            .returning(LedgerAccount.balance)
+            .execution_options(synchronize_session=False)
+        )
+        guarded = posting.account.startswith("user:") and kind not in OVERDRAFT_KINDS
+        if guarded and posting.amount < 0:
+            stmt = stmt.where(LedgerAccount.balance >= -posting.amount)
+        balance_after = db.session.scalar(stmt)
+        if balance_after is None:
+            raise InsufficientCredits("not enough credits", needed=-posting.amount)
+        db.session.add(
+            LedgerEntry(
+                transaction_id=txn_id,
+                account_id=account_id,
+                amount=posting.amount,
+                balance_after=balance_after,
+            )
+        )
+    db.session.flush()
+    return db.session.get(LedgerTransaction, txn_id)
+
+
+def balance(user_id: int) -> int:
+    """Return a user's balance in credits (negative when they owe credits)."""
+    value = db.session.scalar(
+        select(LedgerAccount.balance).where(LedgerAccount.code == user_account(user_id))
+    )
+    return int(value or 0)
+
+
+def adjust(
+    user: User, amount: int, reason: str, *, actor: str, key: str | None = None
+) -> LedgerTransaction:
+    """Grant (or, with a negative amount, deduct) credits by hand, audited."""
+    reason = (reason or "").strip()
+    if type(amount) is not int or amount == 0:
+        raise ValidationFailed("amount must be a non-zero whole number of credits")
+    if not reason:
+        raise ValidationFailed("a reason is required")
+    with write_transaction():
+        before = balance(user.id)
+        txn = post(
+            key or f"adjustment:{user.id}:{uuid.uuid4().hex}",
+            "adjustment",
+            [Posting(user_account(user.id), amount), Posting(ADJUSTMENTS_ACCOUNT, -amount)],
+            description=reason,
+            actor=actor,
+        )
+        audit.record(
+            actor,
+            "credits.adjusted",
+            "user",
+            user.id,
+            before={"balance": before},
+            after={"balance": balance(user.id), "amount": amount, "transaction": txn.id},
+            note=reason,
+        )
+    return txn
+
+
+def verify() -> list[str]:
+    """Check every ledger invariant and return one line per violation."""
+    session = db.session
+    problems: list[str] = []
+
+    sums = (
+        select(
+            LedgerAccount.code,
+            LedgerAccount.balance,
+            func.coalesce(func.sum(LedgerEntry.amount), 0),
+        )
+        .outerjoin(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
+        .group_by(LedgerAccount.id, LedgerAccount.code, LedgerAccount.balance)
+    )
+    for code, cached, total in session.execute(sums):
+        if int(cached) != int(total):
+            problems.append(f"account {code}: cached balance {cached} != sum of entries {total}")
+
+    total = session.scalar(select(func.coalesce(func.sum(LedgerEntry.amount), 0)))
+    if int(total) != 0:
+        problems.append(f"entries over all accounts sum to {total}, not 0")
+
+    unbalanced = (
+        select(LedgerTransaction.idempotency_key, func.sum(LedgerEntry.amount))
+        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .group_by(LedgerTransaction.id, LedgerTransaction.idempotency_key)
+        .having(func.sum(LedgerEntry.amount) != 0)
+    )
+    for key, amount in session.execute(unbalanced):
+        problems.append(f"transaction {key}: entries sum to {amount}, not 0")
+
+    empty = select(LedgerTransaction.idempotency_key).where(
+        ~select(LedgerEntry.id).where(LedgerEntry.transaction_id == LedgerTransaction.id).exists()
+    )
+    for (key,) in session.execute(empty):
+        problems.append(f"transaction {key}: has no entries")
+
+    running = select(
+        LedgerEntry.id,
+        LedgerEntry.balance_after,
+        func.sum(LedgerEntry.amount)
+        .over(partition_by=LedgerEntry.account_id, order_by=LedgerEntry.id)
+        .label("running"),
+    ).subquery()
+    drift = select(running.c.id, running.c.balance_after, running.c.running).where(
+        running.c.balance_after != running.c.running
+    )
+    for entry_id, after, expected in session.execute(drift):
+        problems.append(f"entry {entry_id}: balance_after {after} != running total {expected}")
+
+    grants = (
+        select(LedgerTransaction.purchase_id, func.count())
+        .where(LedgerTransaction.kind == "grant", LedgerTransaction.purchase_id.is_not(None))
+        .group_by(LedgerTransaction.purchase_id)
+        .having(func.count() > 1)
+    )
+    for purchase_id, count in session.execute(grants):
+        problems.append(f"purchase {purchase_id}: granted {count} times")
+
+    user_amounts = (
+        select(
+            LedgerTransaction.purchase_id,
+            LedgerTransaction.kind,
+            func.sum(LedgerEntry.amount).label("amount"),
+        )
+        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(LedgerTransaction.purchase_id.is_not(None), LedgerAccount.user_id.is_not(None))
+        .group_by(LedgerTransaction.purchase_id, LedgerTransaction.kind)
+    )
+    per_purchase: dict[int, Counter[str]] = {}
+    for purchase_id, kind, amount in session.execute(user_amounts):
+        per_purchase.setdefault(purchase_id, Counter())[kind] += int(amount)
+    for purchase_id, kinds in per_purchase.items():
+        granted = kinds["grant"]
+        taken = -(kinds["take_back"] + kinds["restore"])
+        if taken > granted:
+            problems.append(
+                f"purchase {purchase_id}: {taken} credits taken back, more than {granted} granted"
+            )
+        if taken < 0:
+            problems.append(f"purchase {purchase_id}: {-taken} credits restored beyond take-backs")
+    return problems

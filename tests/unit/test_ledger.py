@@ -1,0 +1,227 @@
+"""The ledger: double entry, idempotency, the append-only guard and verify()."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import DBAPIError
+
+from app import ledger
+from app.database import write_transaction
+from app.errors import InsufficientCredits, LedgerConflict, ValidationFailed
+from app.extensions import db
+from app.ledger import ADJUSTMENTS_ACCOUNT, SPEND_ACCOUNT, Posting, user_account
+from app.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from tests.conftest import make_user
+
+
+def grant(user_id: int, amount: int, key: str, kind: str = "adjustment"):
+    with write_transaction():
+        return ledger.post(
+            key,
+            kind,
+            [Posting(user_account(user_id), amount), Posting(ADJUSTMENTS_ACCOUNT, -amount)],
+        )
+
+
+def test_posting_moves_balance_and_sums_to_zero(ctx):
+    user = make_user()
+    txn = grant(user.id, 250, "k1")
+    assert ledger.balance(user.id) == 250
+    assert sorted(e.amount for e in txn.entries) == [-250, 250]
+    assert db.session.scalar(select(func.sum(LedgerEntry.amount))) == 0
+    assert ledger.verify() == []
+
+
+def test_same_key_same_entries_returns_the_original(ctx):
+    user = make_user()
+    first = grant(user.id, 100, "same")
+    again = grant(user.id, 100, "same")
+    assert again.id == first.id
+    assert ledger.balance(user.id) == 100
+    assert db.session.scalar(select(func.count(LedgerTransaction.id))) == 1
+
+
+def test_same_key_other_entries_is_a_conflict_and_writes_nothing(ctx):
+    user = make_user()
+    grant(user.id, 100, "dup")
+    with pytest.raises(LedgerConflict):
+        grant(user.id, 101, "dup")
+    assert ledger.balance(user.id) == 100
+    assert db.session.scalar(select(func.count(LedgerEntry.id))) == 2
+
+
+@pytest.mark.parametrize(
+    "postings",
+    [
+        [Posting("user:1", 5), Posting(ADJUSTMENTS_ACCOUNT, -4)],
+        [Posting("user:1", 5)],
+        [Posting("user:1", 0), Posting(ADJUSTMENTS_ACCOUNT, 0)],
+        [Posting("user:1", 1.5), Posting(ADJUSTMENTS_ACCOUNT, -1.5)],
+    ],
+)
+def test_malformed_transactions_are_refused(ctx, postings):
+    make_user()
+    with pytest.raises(ValidationFailed), write_transaction():
+        ledger.post("bad", "adjustment", postings)
+    assert db.session.scalar(select(func.count(LedgerTransaction.id))) == 0
+
+
+def test_spend_needs_funds_but_take_back_may_overdraw(ctx):
+    user = make_user()
+    grant(user.id, 10, "g")
+    with pytest.raises(InsufficientCredits), write_transaction():
+        ledger.post("s", "spend", [Posting(user_account(user.id), -11), Posting(SPEND_ACCOUNT, 11)])
+    assert ledger.balance(user.id) == 10
+    assert db.session.scalar(select(func.count(LedgerTransaction.id))) == 1
+    with write_transaction():
+        ledger.post(
+            "tb",
+            "take_back",
+            [Posting(user_account(user.id), -30), Posting(ADJUSTMENTS_ACCOUNT, 30)],
+        )
+    assert ledger.balance(user.id) == -20
+    assert ledger.verify() == []
+
+
+def test_adjust_is_audited_and_may_go_negative(ctx):
+    from app.models import AuditLog
+
+    user = make_user()
+    ledger.adjust(user, -40, "correction", actor="cli")
+    assert ledger.balance(user.id) == -40
+    log = db.session.scalar(select(AuditLog).where(AuditLog.action == "credits.adjusted"))
+    assert log.note == "correction" and log.after["balance"] == -40
+    with pytest.raises(ValidationFailed):
+        ledger.adjust(user, 5, "  ", actor="cli")
+
+
+def test_entries_are_append_only_in_the_database(db_app: Flask):
+    with db_app.app_context():
+        user = make_user()
+        grant(user.id, 7, "k")
+        for statement in (
+            "UPDATE ledger_entries SET amount = amount + 1",
+            "DELETE FROM ledger_entries",
+            "UPDATE ledger_transactions SET kind = 'spend'",
+            "DELETE FROM ledger_transactions",
+        ):
+            with pytest.raises(DBAPIError, match="append-only"):
+                db.session.execute(text(statement))
+            db.session.rollback()
+        assert db.session.scalar(select(func.count(LedgerEntry.id))) == 2
+        assert ledger.verify() == []
+
+
+def test_verify_reports_each_planted_violation(ctx):
+    user = make_user()
+    grant(user.id, 50, "k")
+    db.session.execute(
+        update(LedgerAccount).where(LedgerAccount.code == user_account(user.id)).values(balance=999)
+    )
+    txn_id = db.session.scalar(select(LedgerTransaction.id))
+    account_id = db.session.scalar(
+        select(LedgerAccount.id).where(LedgerAccount.code == ADJUSTMENTS_ACCOUNT)
+    )
+    db.session.add(
+        LedgerEntry(transaction_id=txn_id, account_id=account_id, amount=3, balance_after=-47)
+    )
+    db.session.commit()
+    problems = ledger.verify()
+    text_ = "\n".join(problems)
+    assert f"account {user_account(user.id)}: cached balance 999 != sum of entries 50" in text_
+    assert "entries over all accounts sum to 3" in text_
+    assert "transaction k: entries sum to 3" in text_
+
+
+def test_verify_catches_double_grant_and_excess_take_back(ctx):
+    from app.models import Purchase
+    from app.packages import get_active_package
+
+    user = make_user()
+    pack = get_active_package("starter")
+    purchase = Purchase(
+        user_id=user.id,
+        package_id=pack.id,
+        package_code=pack.code,
+        package_name=pack.name,
+        credits=100,
+        amount_cents=1000,
+        currency="usd",
+    )
+    db.session.add(purchase)
+    db.session.commit()
+    with write_transaction():
+        for key in ("g1", "g2"):
+            ledger.post(
+                key,
+                "grant",
+                [Posting(user_account(user.id), 100), Posting(ledger.SALES_ACCOUNT, -100)],
+                purchase_id=purchase.id,
+            )
+        ledger.post(
+            "t1",
+            "take_back",
+            [Posting(user_account(user.id), -250), Posting(ledger.SALES_ACCOUNT, 250)],
+            purchase_id=purchase.id,
+        )
+    problems = ledger.verify()
+    assert f"purchase {purchase.id}: granted 2 times" in problems
+    assert f"purchase {purchase.id}: 250 credits taken back, more than 200 granted" in problems
+
+
+def test_sixteen_threads_one_key_one_transaction(db_app: Flask):
+    with db_app.app_context():
+        user_id = make_user().id
+    barrier = threading.Barrier(16)
+    errors: list[BaseException] = []
+    ids: list[int] = []
+
+    def worker() -> None:
+        try:
+            with db_app.app_context():
+                barrier.wait()
+                txn = grant(user_id, 500, "race-key")
+                ids.append(txn.id)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(set(ids)) == 1
+    with db_app.app_context():
+        assert db.session.scalar(select(func.count(LedgerTransaction.id))) == 1
+        assert ledger.balance(user_id) == 500
+        assert ledger.verify() == []
+
+
+def test_sixteen_threads_distinct_keys_all_land(db_app: Flask):
+    with db_app.app_context():
+        user_id = make_user().id
+    barrier = threading.Barrier(16)
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            with db_app.app_context():
+                barrier.wait()
+                grant(user_id, n + 1, f"key-{n}")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with db_app.app_context():
+        assert ledger.balance(user_id) == sum(range(1, 17))
+        assert ledger.verify() == []
