@@ -50,10 +50,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         configure_engine(db.engine)
 
     from . import errors_http, formatting, security
+    from .admin.views import bp as admin_bp
     from .auth.views import bp as auth_bp
     from .catalog.views import bp as catalog_bp
+    from .checkout.views import bp as checkout_bp
     from .cli import register_cli
     from .history.views import bp as history_bp
+    from .webhooks.views import bp as webhooks_bp
 
     errors_http.register(app)
     formatting.register(app)
@@ -61,7 +64,20 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth_bp)
     app.register_blueprint(catalog_bp)
     app.register_blueprint(history_bp)
+    app.register_blueprint(checkout_bp)
+    app.register_blueprint(webhooks_bp)
+    app.register_blueprint(admin_bp)
     register_cli(app)
+
+    @app.context_processor
+    def header_context() -> dict:
+        from flask_login import current_user
+
+        from .ledger import balance
+
+        if current_user.is_authenticated:
+            return {"header_balance": balance(current_user.id)}
+        return {}
 
     @app.get("/healthz")
     def healthz():

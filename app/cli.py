@@ -34,6 +34,22 @@ def seed_packages_command() -> None:
         click.echo(f"{code:<12} {outcome}")
 
 
+@credits_cli.command("sync-stripe")
+@click.option("--dry-run", is_flag=True, help="Print what would change and change nothing.")
+def sync_stripe_command(dry_run: bool) -> None:
+    """Create or update one Stripe Product and Price per pack (idempotent)."""
+    from .payments.catalog_sync import sync_stripe
+
+    try:
+        report = sync_stripe(dry_run=dry_run, echo=click.echo)
+    except DomainError as exc:
+        _fail(exc)
+    if dry_run:
+        click.echo(f"dry run: {len(report.actions)} change(s) would be made")
+    else:
+        click.echo(f"done: {len(report.actions)} change(s) made")
+
+
 @credits_cli.command("grant")
 @click.argument("email")
 @click.option("--amount", type=int, required=True, help="Credits to add; negative deducts.")

@@ -83,4 +83,11 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT") or "10 per minute",
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "STRIPE_API_BASE": env.get("STRIPE_API_BASE") or None,
+        "STRIPE_TIMEOUT": float(env.get("STRIPE_TIMEOUT") or 20),
+        "STRIPE_MAX_NETWORK_RETRIES": int(env.get("STRIPE_MAX_NETWORK_RETRIES") or 2),
+        "CHECKOUT_EXPIRY_MINUTES": int(env.get("CHECKOUT_EXPIRY_MINUTES") or 60),
+        "PURCHASE_RATE_LIMIT": env.get("PURCHASE_RATE_LIMIT") or "10 per minute",
+        "STATUS_CHECK_SECONDS": float(env.get("STATUS_CHECK_SECONDS") or 3),
+        "WEBHOOK_MAX_BYTES": 256 * 1024,
     }

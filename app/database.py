@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import DDL, Engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from .extensions import db
@@ -48,6 +49,12 @@ def attach_append_only_guards(metadata) -> None:
                 # DDL() formats its text with %, so the literal % signs are doubled.
                 ddl = DDL(statement.replace("%", "%%")).execute_if(dialect=dialect)
                 event.listen(table, "after_create", ddl)
+
+
+def dialect_insert(model):
+    """Return an INSERT for the session's engine, which supports ON CONFLICT DO NOTHING."""
+    dialect = db.session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
 
 
 def configure_engine(engine: Engine) -> None:

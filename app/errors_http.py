@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, current_app, g, request
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -23,6 +24,7 @@ HTTP_CODES = {
 }
 
 CSRF_EXEMPT_ENDPOINTS = {"webhooks.stripe_webhook"}
+ANONYMOUS_FORMS = {"auth.login", "auth.register"}
 
 
 def register(app: Flask) -> None:
@@ -34,6 +36,9 @@ def register(app: Flask) -> None:
         if request.method in ("GET", "HEAD", "OPTIONS", "TRACE"):
             return
         if g.get("token_auth") or request.endpoint in CSRF_EXEMPT_ENDPOINTS:
+            return
+        if not current_user.is_authenticated and request.endpoint not in ANONYMOUS_FORMS:
+            # Nothing to forge without a session; login_required answers 401 or redirects.
             return
         csrf.protect()
 

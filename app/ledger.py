@@ -14,10 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from . import audit
-from .database import write_transaction
+from .database import dialect_insert, write_transaction
 from .errors import InsufficientCredits, LedgerConflict, ValidationFailed
 from .extensions import db
 from .models import LedgerAccount, LedgerEntry, LedgerTransaction, User
@@ -51,18 +50,13 @@ def fingerprint(kind: str, postings: Iterable[Posting]) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def _insert(model):
-    dialect = db.session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
-
-
 def ensure_account(code: str, user_id: int | None = None) -> int:
     """Return the id of the account with this code, creating it if needed."""
     account_id = db.session.scalar(select(LedgerAccount.id).where(LedgerAccount.code == code))
     if account_id is not None:
         return account_id
     db.session.execute(
-        _insert(LedgerAccount)
+        dialect_insert(LedgerAccount)
         .values(code=code, user_id=user_id, balance=0)
         .on_conflict_do_nothing(index_elements=["code"])
     )
@@ -120,7 +114,7 @@ def post(
         account_ids[posting.account] = ensure_account(posting.account, user_id)
 
     txn_id = db.session.scalar(
-        _insert(LedgerTransaction)
+        dialect_insert(LedgerTransaction)
         .values(
             idempotency_key=key,
             kind=kind,

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -155,6 +156,15 @@ class Purchase(db.Model):
         CheckConstraint("amount_cents > 0", name="amount_positive"),
         Index("ix_purchases_user_id_id", "user_id", "id"),
         Index("ix_purchases_status_id", "status", "id"),
+        # At most one open (pending) purchase per user and pack.
+        Index(
+            "uq_purchases_open_per_pack",
+            "user_id",
+            "package_code",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

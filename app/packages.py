@@ -111,6 +111,9 @@ def seed_packages(actor: str = "cli") -> list[tuple[str, str]]:
             if changed or not package.is_active:
                 for key, value in wanted.items():
                     setattr(package, key, value)
+                if {"price_cents", "currency"} & changed.keys():
+                    # The stored Stripe Price charges the old amount; sync-stripe makes a new one.
+                    package.stripe_price_id = None
                 package.is_active = True
                 audit.record(
                     actor, "package.updated", "package", spec["code"], before=before, after=wanted

@@ -2,26 +2,50 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import socket
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import responses
+import stripe
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from werkzeug.security import generate_password_hash
 
 from app import create_app
 from app.extensions import db
 from app.ledger import ensure_account, user_account
-from app.models import User
+from app.models import CreditPackage, Purchase, PurchaseStatus, User
 from app.packages import seed_packages
 
 PASSWORD = "correct-horse-battery"
 PASSWORD_HASH = generate_password_hash(PASSWORD, method="scrypt")
 ENGINES = ["sqlite", "postgresql"]
+WEBHOOK_SECRET = "whsec_test_secret"
+
+
+LOCAL_HOSTS = {"127.0.0.1", "::1", "localhost"}
+
+
+@pytest.fixture(autouse=True)
+def no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refuse any connection beyond this machine: tests never reach real Stripe."""
+    real_getaddrinfo = socket.getaddrinfo
+
+    def local_only(host, *args, **kwargs):
+        if host not in LOCAL_HOSTS:
+            raise OSError(f"tests may not reach the network ({host})")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", local_only)
 
 
 def postgres_url() -> str:
@@ -64,6 +88,10 @@ def make_app(url: str, tmp_path: Path, create_schema: bool = True, **overrides) 
         "SQLALCHEMY_DATABASE_URI": url,
         "SQLALCHEMY_ENGINE_OPTIONS": options,
         "RATELIMIT_STORAGE_URI": "memory://",
+        "STRIPE_SECRET_KEY": "sk_test_fake",
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "STRIPE_MAX_NETWORK_RETRIES": 0,
+        "APP_BASE_URL": "http://localhost",
         "INSTANCE_PATH": str(tmp_path / "instance"),
         **overrides,
     }
@@ -162,3 +190,92 @@ class Auth:
 @pytest.fixture
 def auth(client: FlaskClient) -> Auth:
     return Auth(client)
+
+
+@pytest.fixture
+def stripe_fake() -> Iterator:
+    """Stripe's HTTP API, faked with `responses`; no request leaves the process."""
+    from tests.stripe_fake import FakeStripe
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield FakeStripe(mock)
+
+
+def sync_packs() -> None:
+    """Run the catalogue sync (against whatever Stripe the app is pointed at)."""
+    from app.payments.catalog_sync import sync_stripe
+
+    sync_stripe(echo=lambda _line: None)
+
+
+def make_purchase(
+    user: User,
+    code: str = "pro",
+    *,
+    status: PurchaseStatus = PurchaseStatus.PENDING,
+    session_id: str | None = None,
+) -> Purchase:
+    """Write a purchase row as start_purchase would after Stripe answered."""
+    package = db.session.scalar(select(CreditPackage).where(CreditPackage.code == code))
+    purchase = Purchase(
+        user_id=user.id,
+        package_id=package.id,
+        package_code=package.code,
+        package_name=package.name,
+        credits=package.credits,
+        amount_cents=package.price_cents,
+        currency=package.currency,
+        status=status,
+        stripe_checkout_session_id=session_id or f"cs_test_{uuid.uuid4().hex[:16]}",
+    )
+    db.session.add(purchase)
+    db.session.commit()
+    return purchase
+
+
+def session_object(purchase: Purchase, **overrides: Any) -> dict[str, Any]:
+    """A Checkout Session as Stripe sends it for this purchase (paid unless overridden)."""
+    return {
+        "id": purchase.stripe_checkout_session_id,
+        "object": "checkout.session",
+        "mode": "payment",
+        "status": "complete",
+        "payment_status": "paid",
+        "amount_total": purchase.amount_cents,
+        "currency": purchase.currency,
+        "client_reference_id": purchase.public_id,
+        "customer": None,
+        "payment_intent": f"pi_{purchase.public_id[4:]}",
+        "metadata": {"purchase_id": purchase.public_id},
+        "livemode": False,
+        **overrides,
+    }
+
+
+def event_for(obj: dict[str, Any], event_type: str, event_id: str | None = None) -> dict[str, Any]:
+    """Wrap an object in a Stripe event envelope."""
+    return {
+        "id": event_id or f"evt_{uuid.uuid4().hex[:20]}",
+        "object": "event",
+        "api_version": "2026-10-28.endive",
+        "created": int(time.time()),
+        "type": event_type,
+        "livemode": False,
+        "pending_webhooks": 1,
+        "data": {"object": obj},
+    }
+
+
+def sign(payload: str, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
+    """Sign a body exactly as Stripe does: t=<ts>,v1=HMAC_SHA256(secret, "<ts>.<body>")."""
+    return stripe.WebhookSignature.generate_signature_header(payload, secret, timestamp)
+
+
+def deliver(client: FlaskClient, event: dict[str, Any], **sign_kwargs: Any):
+    """POST a signed event to the webhook."""
+    body = json.dumps(event)
+    return client.post(
+        "/api/v1/billing/credits/webhook",
+        data=body,
+        headers={"Stripe-Signature": sign(body, **sign_kwargs), "Content-Type": "application/json"},
+    )

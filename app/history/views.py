@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 from flask_login import current_user, login_required
 
 from .. import ledger
+from ..payments.checkout import owned_purchase
+from ..payments.fulfilment import refresh_from_stripe
+from ..purchases import parse_limit, purchase_json, user_purchases
 
 bp = Blueprint("history", __name__)
 
@@ -15,3 +18,23 @@ bp = Blueprint("history", __name__)
 def api_balance():
     """Return the caller's balance in credits."""
     return jsonify({"balance": ledger.balance(current_user.id)})
+
+
+@bp.get("/api/v1/billing/credits/purchases")
+@login_required
+def api_purchases():
+    """List the caller's purchases, newest first."""
+    page = user_purchases(
+        current_user, parse_limit(request.args.get("limit")), request.args.get("cursor")
+    )
+    return jsonify(
+        {"data": [purchase_json(p) for p in page.items], "next_cursor": page.next_cursor}
+    )
+
+
+@bp.get("/api/v1/billing/credits/purchases/<purchase_id>")
+@login_required
+def api_purchase(purchase_id: str):
+    """Return one of the caller's purchases (refreshed from Stripe while unpaid)."""
+    purchase = refresh_from_stripe(owned_purchase(current_user, purchase_id))
+    return jsonify(purchase_json(purchase))

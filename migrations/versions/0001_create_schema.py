@@ -131,6 +131,7 @@ def upgrade():
     with op.batch_alter_table('purchases', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_purchases_created_at'), ['created_at'], unique=False)
         batch_op.create_index('ix_purchases_status_id', ['status', 'id'], unique=False)
+        batch_op.create_index('uq_purchases_open_per_pack', ['user_id', 'package_code'], unique=True, sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"))
         batch_op.create_index(batch_op.f('ix_purchases_stripe_charge_id'), ['stripe_charge_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_purchases_stripe_payment_intent_id'), ['stripe_payment_intent_id'], unique=False)
         batch_op.create_index('ix_purchases_user_id_id', ['user_id', 'id'], unique=False)
@@ -213,6 +214,7 @@ def downgrade():
         batch_op.drop_index('ix_purchases_user_id_id')
         batch_op.drop_index(batch_op.f('ix_purchases_stripe_payment_intent_id'))
         batch_op.drop_index(batch_op.f('ix_purchases_stripe_charge_id'))
+        batch_op.drop_index('uq_purchases_open_per_pack', sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"))
         batch_op.drop_index('ix_purchases_status_id')
         batch_op.drop_index(batch_op.f('ix_purchases_created_at'))
 

@@ -49,6 +49,8 @@ def test_seeding_repairs_an_edited_pack(app, runner):
     assert "pro          updated" in result.output
     with app.app_context():
         assert packs() == EXPECTED_PACKS
+        pro = db.session.scalar(select(CreditPackage).where(CreditPackage.code == "pro"))
+        assert pro.stripe_price_id is None  # the old Stripe Price charged another amount
 
 
 def test_create_user_with_and_without_password(app, runner):

@@ -1,0 +1,1 @@
+"""The Stripe boundary: client factory, catalogue sync, checkout, fulfilment and webhooks."""

@@ -1,0 +1,264 @@
+"""Exactly-once fulfilment: one function for the webhook, the return page and reconciliation.
+
+A paid Checkout Session credits its purchase once: the ledger grant is keyed by the
+purchase, the purchase row is locked while it changes, and the Stripe event record,
+the status change and the ledger entries commit in one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from .. import audit, ledger
+from ..database import dialect_insert, write_transaction
+from ..extensions import db
+from ..ledger import SALES_ACCOUNT, Posting, user_account
+from ..models import (
+    OPEN_STATUSES,
+    UNPAID_END_STATUSES,
+    Purchase,
+    PurchaseStatus,
+    StripeEvent,
+    utcnow,
+)
+from ..purchases import set_status
+from .client import call_stripe, stripe_client
+
+log = logging.getLogger(__name__)
+
+PAID, UNPAID, FAILED, EXPIRED, OPEN = "paid", "unpaid", "failed", "expired", "open"
+CHECKOUT_EVENTS = {
+    "checkout.session.completed": None,  # paid or unpaid, from the session's payment_status
+    "checkout.session.async_payment_succeeded": PAID,
+    "checkout.session.async_payment_failed": FAILED,
+    "checkout.session.expired": EXPIRED,
+}
+
+
+def _field(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+
+
+def _object_id(value: Any) -> str | None:
+    """Return the id of a field that may be an id or an expanded object."""
+    return value if isinstance(value, str) or value is None else _field(value, "id")
+
+
+def session_outcome(session: Any, event_type: str | None = None) -> str:
+    """Tell what a Checkout Session (or an event about it) means for its purchase."""
+    implied = CHECKOUT_EVENTS.get(event_type or "")
+    if implied:
+        return implied
+    status, payment_status = _field(session, "status"), _field(session, "payment_status")
+    if status == "complete":
+        return PAID if payment_status in ("paid", "no_payment_required") else UNPAID
+    if status == "expired":
+        return EXPIRED
+    return OPEN
+
+
+def _locked_purchase(session: Any) -> Purchase | None:
+    """Find our purchase for a session and lock its row until commit."""
+    session_id = _field(session, "id")
+    purchase = db.session.scalar(
+        select(Purchase).where(Purchase.stripe_checkout_session_id == session_id).with_for_update()
+    )
+    if purchase is not None:
+        return purchase
+    # Our row exists before its session: link a session we created but never stored.
+    reference = _field(session, "client_reference_id")
+    if not reference:
+        return None
+    purchase = db.session.scalar(
+        select(Purchase)
+        .where(Purchase.public_id == reference, Purchase.stripe_checkout_session_id.is_(None))
+        .with_for_update()
+    )
+    if purchase is not None:
+        purchase.stripe_checkout_session_id = session_id
+    return purchase
+
+
+def mismatch(purchase: Purchase, session: Any) -> str | None:
+    """Describe how a session disagrees with our purchase row, or None when it agrees."""
+    problems = []
+    if _field(session, "amount_total") != purchase.amount_cents:
+        problems.append(
+            f"amount {_field(session, 'amount_total')} != {purchase.amount_cents} expected"
+        )
+    if (_field(session, "currency") or "").lower() != purchase.currency:
+        problems.append(f"currency {_field(session, 'currency')!r} != {purchase.currency!r}")
+    if _field(session, "client_reference_id") != purchase.public_id:
+        problems.append(f"client_reference_id {_field(session, 'client_reference_id')!r}")
+    customer = _object_id(_field(session, "customer"))
+    if (
+        customer
+        and purchase.user.stripe_customer_id
+        and customer != purchase.user.stripe_customer_id
+    ):
+        problems.append(f"customer {customer} is not the buyer's")
+    return "; ".join(problems) or None
+
+
+def _grant(purchase: Purchase, actor: str) -> None:
+    ledger.post(
+        f"purchase:{purchase.public_id}:grant",
+        "grant",
+        [
+            Posting(user_account(purchase.user_id), purchase.credits),
+            Posting(SALES_ACCOUNT, -purchase.credits),
+        ],
+        purchase_id=purchase.id,
+        description=f"{purchase.package_name} ({purchase.credits} credits)",
+        actor=actor,
+    )
+
+
+def apply_session(session: Any, event_type: str | None, actor: str) -> tuple[str, Purchase | None]:
+    """Apply a session's state to its purchase inside the caller's write transaction."""
+    purchase = _locked_purchase(session)
+    if purchase is None:
+        log.warning("Checkout Session %s matches no purchase", _field(session, "id"))
+        audit.record(actor, "stripe.unknown_session", "checkout_session", _field(session, "id"))
+        return "unknown_session", None
+
+    problem = mismatch(purchase, session)
+    if problem:
+        log.error(
+            "Checkout Session %s disagrees with %s: %s",
+            _field(session, "id"),
+            purchase.public_id,
+            problem,
+        )
+        audit.record(actor, "purchase.mismatch", "purchase", purchase.public_id, note=problem)
+        if purchase.status in OPEN_STATUSES + UNPAID_END_STATUSES:
+            purchase.review_reason = problem
+            set_status(purchase, PurchaseStatus.NEEDS_REVIEW, actor, "payment does not match")
+        return "mismatch", purchase
+
+    payment_intent = _object_id(_field(session, "payment_intent"))
+    if payment_intent and not purchase.stripe_payment_intent_id:
+        purchase.stripe_payment_intent_id = payment_intent
+
+    outcome = session_outcome(session, event_type)
+    status = purchase.status
+    if outcome == PAID:
+        if status == PurchaseStatus.NEEDS_REVIEW:
+            return "needs_review", purchase
+        if status in OPEN_STATUSES + UNPAID_END_STATUSES:
+            _grant(purchase, actor)
+            note = f"paid after {status}" if status in UNPAID_END_STATUSES else None
+            set_status(purchase, PurchaseStatus.COMPLETED, actor, note)
+            return "credited", purchase
+        return "already_credited", purchase
+    if outcome == UNPAID and status == PurchaseStatus.PENDING:
+        set_status(
+            purchase, PurchaseStatus.PROCESSING, actor, "completed, payment not yet received"
+        )
+        return "processing", purchase
+    if outcome == FAILED and status in OPEN_STATUSES:
+        set_status(purchase, PurchaseStatus.FAILED, actor, "the delayed payment failed")
+        return "failed", purchase
+    if outcome == EXPIRED and status == PurchaseStatus.PENDING:
+        set_status(purchase, PurchaseStatus.EXPIRED, actor, "the Checkout Session expired")
+        return "expired", purchase
+    return "no_change", purchase
+
+
+def fulfil_checkout(session: Any, *, source: str, event_type: str | None = None) -> str:
+    """Bring a purchase in line with its Checkout Session, crediting it at most once."""
+    with write_transaction():
+        outcome, _ = apply_session(session, event_type, source)
+    return outcome
+
+
+def _record_event(event: Mapping[str, Any]) -> int | None:
+    """Record a Stripe event id; None when it was already recorded (a redelivery)."""
+    obj = event.get("data", {}).get("object", {}) or {}
+    return db.session.scalar(
+        dialect_insert(StripeEvent)
+        .values(
+            event_id=event["id"],
+            type=event["type"],
+            livemode=bool(event.get("livemode")),
+            object_id=obj.get("id"),
+            received_at=utcnow(),
+            outcome="received",
+        )
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(StripeEvent.id)
+    )
+
+
+EventHandler = Callable[[Mapping[str, Any], str], tuple[str, Purchase | None]]
+
+
+def _checkout_handler(obj: Mapping[str, Any], event_type: str) -> tuple[str, Purchase | None]:
+    return apply_session(obj, event_type, "stripe")
+
+
+HANDLERS: dict[str, EventHandler] = {name: _checkout_handler for name in CHECKOUT_EVENTS}
+
+
+def handle_event(event: Mapping[str, Any]) -> str:
+    """Apply a verified Stripe event once; a redelivered event changes nothing."""
+    with write_transaction():
+        row_id = _record_event(event)
+        if row_id is None:
+            return "duplicate"
+        handler = HANDLERS.get(event["type"])
+        if handler is None:
+            outcome, purchase = "ignored", None
+        else:
+            outcome, purchase = handler(event["data"]["object"], event["type"])
+        db.session.execute(
+            update(StripeEvent)
+            .where(StripeEvent.id == row_id)
+            .values(
+                outcome=outcome,
+                processed_at=utcnow(),
+                purchase_id=purchase.id if purchase is not None else None,
+            )
+        )
+    return outcome
+
+
+def refresh_from_stripe(purchase: Purchase) -> Purchase:
+    """While a purchase awaits payment, ask Stripe now and then and fulfil if it is paid.
+
+    This is what keeps a purchase whose webhook was lost from staying pending.
+    """
+    if purchase.status not in OPEN_STATUSES or not purchase.stripe_checkout_session_id:
+        return purchase
+    interval = timedelta(seconds=current_app.config.get("STATUS_CHECK_SECONDS", 3))
+    now = utcnow()
+    with write_transaction():
+        claimed = db.session.execute(
+            update(Purchase)
+            .where(
+                Purchase.id == purchase.id,
+                (Purchase.last_checked_at.is_(None)) | (Purchase.last_checked_at <= now - interval),
+            )
+            .values(last_checked_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    if claimed:
+        session_id = purchase.stripe_checkout_session_id
+        try:
+            session = call_stripe(
+                "retrieve checkout session",
+                lambda: stripe_client().v1.checkout.sessions.retrieve(session_id),
+            )
+        except Exception:  # noqa: BLE001 - the next poll tries again
+            log.warning("could not refresh %s from Stripe", purchase.public_id, exc_info=True)
+        else:
+            if session_outcome(session) != OPEN:
+                fulfil_checkout(session, source="return_page")
+    db.session.refresh(purchase)
+    return purchase

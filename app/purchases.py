@@ -1,0 +1,159 @@
+"""Purchases: status changes, their JSON shape, and paginated listings."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from sqlalchemy import Select, select
+
+from . import audit
+from .errors import ValidationFailed
+from .extensions import db
+from .models import Purchase, PurchaseStatus, User, utcnow
+
+DEFAULT_LIMIT, MAX_LIMIT = 20, 100
+
+
+def set_status(
+    purchase: Purchase, new: PurchaseStatus, actor: str, note: str | None = None
+) -> bool:
+    """Change a purchase's status in the current transaction, audited; True if it changed."""
+    old = purchase.status
+    if old == new:
+        return False
+    purchase.status = new
+    if new == PurchaseStatus.COMPLETED and purchase.completed_at is None:
+        purchase.completed_at = utcnow()
+    audit.record(
+        actor,
+        "purchase.status_changed",
+        "purchase",
+        purchase.public_id,
+        before={"status": str(old)},
+        after={"status": str(new)},
+        note=note,
+    )
+    return True
+
+
+def iso(value: datetime | None) -> str | None:
+    """Format a time as ISO 8601 UTC with a Z suffix."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def purchase_json(purchase: Purchase, *, with_email: bool = False) -> dict[str, Any]:
+    """Return the API shape of a purchase."""
+    data = {
+        "id": purchase.public_id,
+        "status": str(purchase.status),
+        "package_code": purchase.package_code,
+        "package_name": purchase.package_name,
+        "credits": purchase.credits,
+        "amount_cents": purchase.amount_cents,
+        "currency": purchase.currency,
+        "created_at": iso(purchase.created_at),
+        "completed_at": iso(purchase.completed_at),
+    }
+    if with_email:
+        data["user_email"] = purchase.user.email
+    return data
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    next_cursor: str | None
+
+
+def _encode_cursor(value: int) -> str:
+    return base64.urlsafe_b64encode(f"p{value}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not raw.startswith("p"):
+            raise ValueError(cursor)
+        return int(raw[1:])
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed("cursor is not valid") from exc
+
+
+def parse_limit(raw: str | None) -> int:
+    """Parse ?limit= (default 20, at most 100)."""
+    if raw is None or raw == "":
+        return DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise ValidationFailed(f"limit must be a whole number from 1 to {MAX_LIMIT}")
+    return int(raw)
+
+
+def paginate(query: Select, limit: int, cursor: str | None) -> Page:
+    """Keyset-paginate a purchase query, newest first."""
+    if cursor:
+        query = query.where(Purchase.id < _decode_cursor(cursor))
+    rows = list(db.session.scalars(query.order_by(Purchase.id.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(rows, _encode_cursor(rows[-1].id) if more else None)
+
+
+def user_purchases(user: User, limit: int, cursor: str | None) -> Page:
+    """Return one page of a user's purchases, newest first."""
+    return paginate(select(Purchase).where(Purchase.user_id == user.id), limit, cursor)
+
+
+def _parse_when(raw: str, field: str, end: bool) -> datetime:
+    try:
+        if len(raw) == 10:
+            day = date.fromisoformat(raw)
+            return datetime.combine(day, time.max if end else time.min, UTC)
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValidationFailed(f"{field} must be an ISO 8601 date or time") from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass
+class PurchaseFilter:
+    status: str | None = None
+    email: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+    @classmethod
+    def from_args(cls, args) -> PurchaseFilter:
+        """Validate the admin list's query parameters."""
+        status = (args.get("status") or "").strip() or None
+        if status is not None and status not in set(PurchaseStatus):
+            raise ValidationFailed(f"status must be one of {', '.join(PurchaseStatus)}")
+        created_from = args.get("created_from") or None
+        created_to = args.get("created_to") or None
+        return cls(
+            status=status,
+            email=(args.get("email") or "").strip().lower() or None,
+            created_from=_parse_when(created_from, "created_from", False) if created_from else None,
+            created_to=_parse_when(created_to, "created_to", True) if created_to else None,
+        )
+
+    def apply(self, query: Select) -> Select:
+        """Narrow a purchase query to this filter."""
+        if self.status:
+            query = query.where(Purchase.status == self.status)
+        if self.email:
+            query = query.join(User, User.id == Purchase.user_id).where(
+                User.email.contains(self.email, autoescape=True)
+            )
+        if self.created_from:
+            query = query.where(Purchase.created_at >= self.created_from)
+        if self.created_to:
+            query = query.where(Purchase.created_at <= self.created_to)
+        return query
+
+
+def admin_purchases(filters: PurchaseFilter, limit: int, cursor: str | None) -> Page:
+    """Return one page of every user's purchases matching the filter, newest first."""
+    return paginate(filters.apply(select(Purchase)), limit, cursor)

@@ -1,0 +1,110 @@
+"""Exactly once under concurrency: 16 deliveries, the return page racing, events in either order."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from app import ledger
+from app.extensions import db
+from app.models import LedgerTransaction, Purchase, StripeEvent
+from tests.conftest import Auth, deliver, event_for, make_purchase, make_user, session_object
+
+
+def run_together(jobs) -> list:
+    """Start every job at the same moment; return their results (or exceptions)."""
+    barrier = threading.Barrier(len(jobs))
+    results: list = [None] * len(jobs)
+
+    def run(i, job):
+        barrier.wait()
+        try:
+            results[i] = job()
+        except BaseException as exc:  # pragma: no cover - asserted by the caller
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def grants(purchase_id: int) -> int:
+    return db.session.scalar(
+        select(func.count(LedgerTransaction.id)).where(
+            LedgerTransaction.purchase_id == purchase_id, LedgerTransaction.kind == "grant"
+        )
+    )
+
+
+def test_one_event_delivered_16_times_at_once_plus_the_return_page(db_app: Flask, stripe_fake):
+    with db_app.app_context():
+        user = make_user()
+        purchase = make_purchase(user)
+        session = session_object(purchase)
+        stripe_fake.objects[session["id"]] = session
+        event = event_for(session, "checkout.session.completed")
+        status_url = f"/credits/purchase/{purchase.public_id}/status"
+        purchase_id, user_id = purchase.id, user.id
+
+    browser = db_app.test_client()
+    Auth(browser).login()
+
+    def webhook():
+        return deliver(db_app.test_client(), event).status_code
+
+    def return_page():
+        return browser.get(status_url, headers={"HX-Request": "true"}).status_code
+
+    results = run_together([webhook] * 16 + [return_page])
+    assert results == [200] * 17
+    with db_app.app_context():
+        assert grants(purchase_id) == 1
+        assert ledger.balance(user_id) == 1000
+        assert db.session.get(Purchase, purchase_id).status == "completed"
+        assert db.session.scalar(select(func.count(StripeEvent.id))) == 1
+        assert ledger.verify() == []
+
+
+@pytest.mark.parametrize("order", ["completed_first", "succeeded_first"])
+def test_completed_and_async_succeeded_in_either_order_credit_once(db_app: Flask, order):
+    with db_app.app_context():
+        purchase = make_purchase(make_user())
+        completed = event_for(session_object(purchase), "checkout.session.completed")
+        succeeded = event_for(session_object(purchase), "checkout.session.async_payment_succeeded")
+        purchase_id, user_id = purchase.id, purchase.user_id
+    events = [completed, succeeded] if order == "completed_first" else [succeeded, completed]
+    client = db_app.test_client()
+    outcomes = [deliver(client, e).json["outcome"] for e in events]
+    assert outcomes == ["credited", "already_credited"]
+    results = run_together(
+        [lambda e=e: deliver(db_app.test_client(), e).status_code for e in events * 4]
+    )
+    assert set(results) == {200}
+    with db_app.app_context():
+        assert grants(purchase_id) == 1
+        assert ledger.balance(user_id) == 1000
+        assert ledger.verify() == []
+
+
+def test_both_events_racing_each_other_credit_once(db_app: Flask):
+    with db_app.app_context():
+        purchase = make_purchase(make_user())
+        events = [
+            event_for(session_object(purchase), "checkout.session.completed"),
+            event_for(session_object(purchase), "checkout.session.async_payment_succeeded"),
+        ]
+        purchase_id, user_id = purchase.id, purchase.user_id
+    jobs = [lambda e=e: deliver(db_app.test_client(), e).json["outcome"] for e in events * 8]
+    outcomes = run_together(jobs)
+    assert outcomes.count("credited") == 1
+    assert set(outcomes) <= {"credited", "already_credited", "duplicate"}
+    with db_app.app_context():
+        assert grants(purchase_id) == 1
+        assert ledger.balance(user_id) == 1000
+        assert ledger.verify() == []
