@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask import Flask
 
@@ -25,13 +25,13 @@ def credits(value: int) -> str:
     return f"{int(value):,}"
 
 
-def iso_utc(value: datetime | None) -> str:
-    """Format a time as ISO 8601 UTC."""
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else ""
+def iso(value: datetime | None) -> str | None:
+    """Format a time as ISO 8601 UTC with a Z suffix."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
 def register(app: Flask) -> None:
     """Make the filters available to templates."""
     app.add_template_filter(money)
     app.add_template_filter(credits)
-    app.add_template_filter(iso_utc)
+    app.add_template_filter(iso)

@@ -14,12 +14,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import joinedload
 
 from . import audit
 from .database import dialect_insert, write_transaction
 from .errors import InsufficientCredits, LedgerConflict, ValidationFailed
 from .extensions import db
+from .formatting import iso
 from .models import LedgerAccount, LedgerEntry, LedgerTransaction, User
+from .pagination import Page, paginate
 
 SALES_ACCOUNT = "system:stripe_sales"
 ADJUSTMENTS_ACCOUNT = "system:adjustments"
@@ -34,6 +37,12 @@ KINDS = frozenset({"grant", "take_back", "restore", "adjustment", "spend"})
 class Posting:
     account: str
     amount: int
+
+
+@dataclass(frozen=True)
+class Posted:
+    transaction: LedgerTransaction
+    created: bool  # False when the key was already used: an idempotent replay
 
 
 def user_account(user_id: int) -> str:
@@ -92,7 +101,7 @@ def post(
     purchase_id: int | None = None,
     description: str = "",
     actor: str = "system",
-) -> LedgerTransaction:
+) -> Posted:
     """Record a ledger transaction in the caller's transaction, once per key.
 
     The same key with the same entries returns the original; with other entries
@@ -104,7 +113,7 @@ def post(
     fp = fingerprint(kind, postings)
     found = _existing(key, fp)
     if found is not None:
-        return found
+        return Posted(found, created=False)
 
     account_ids = {}
     for posting in postings:
@@ -128,7 +137,7 @@ def post(
     )
     if txn_id is None:
         # A concurrent writer committed the same key first.
-        return _existing(key, fp)
+        return Posted(_existing(key, fp), created=False)
 
     # Lock accounts in id order so concurrent transactions cannot deadlock.
     for posting in sorted(postings, key=lambda p: account_ids[p.account]):
@@ -155,7 +164,7 @@ def post(
             )
         )
     db.session.flush()
-    return db.session.get(LedgerTransaction, txn_id)
+    return Posted(db.session.get(LedgerTransaction, txn_id), created=True)
 
 
 def balance(user_id: int) -> int:
@@ -183,7 +192,7 @@ def adjust(
             [Posting(user_account(user.id), amount), Posting(ADJUSTMENTS_ACCOUNT, -amount)],
             description=reason,
             actor=actor,
-        )
+        ).transaction
         audit.record(
             actor,
             "credits.adjusted",
@@ -279,3 +288,29 @@ def verify() -> list[str]:
         if taken < 0:
             problems.append(f"purchase {purchase_id}: {-taken} credits restored beyond take-backs")
     return problems
+
+
+def movements(user_id: int, limit: int, cursor: str | None) -> Page:
+    """Return one page of a user's ledger entries, newest first, with their transactions."""
+    query = (
+        select(LedgerEntry)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(LedgerAccount.code == user_account(user_id))
+        .options(joinedload(LedgerEntry.transaction))
+    )
+    return paginate(query, LedgerEntry.id, limit, cursor)
+
+
+def movement_json(entry: LedgerEntry, purchase_ids: dict[int, str]) -> dict:
+    """Return the API shape of one ledger movement on a user's account."""
+    txn = entry.transaction
+    return {
+        "id": entry.id,
+        "transaction_id": txn.id,
+        "kind": txn.kind,
+        "amount": entry.amount,
+        "balance_after": entry.balance_after,
+        "description": txn.description,
+        "purchase_id": purchase_ids.get(txn.purchase_id) if txn.purchase_id else None,
+        "created_at": iso(entry.created_at),
+    }

@@ -193,6 +193,22 @@ class Purchase(db.Model):
     user: Mapped[User] = relationship()
 
 
+class RefundRequest(db.Model):
+    """An admin's refund, remembered by its idempotency key so a retry never refunds twice."""
+
+    __tablename__ = "refund_requests"
+    __table_args__ = (CheckConstraint("amount_cents > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    purchase_id: Mapped[int] = mapped_column(ForeignKey("purchases.id"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    stripe_refund_id: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(30), default="requested")
+    actor: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class LedgerAccount(db.Model):
     __tablename__ = "ledger_accounts"
 

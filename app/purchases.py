@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -10,11 +9,11 @@ from typing import Any
 from sqlalchemy import Select, select
 
 from . import audit
-from .errors import ValidationFailed
+from .errors import NotFound, ValidationFailed
 from .extensions import db
+from .formatting import iso
 from .models import Purchase, PurchaseStatus, User, utcnow
-
-DEFAULT_LIMIT, MAX_LIMIT = 20, 100
+from .pagination import Page, paginate
 
 
 def set_status(
@@ -39,11 +38,6 @@ def set_status(
     return True
 
 
-def iso(value: datetime | None) -> str | None:
-    """Format a time as ISO 8601 UTC with a Z suffix."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
-
-
 def purchase_json(purchase: Purchase, *, with_email: bool = False) -> dict[str, Any]:
     """Return the API shape of a purchase."""
     data = {
@@ -62,48 +56,30 @@ def purchase_json(purchase: Purchase, *, with_email: bool = False) -> dict[str, 
     return data
 
 
-@dataclass
-class Page:
-    items: list[Any]
-    next_cursor: str | None
+def find_purchase(public_id: object) -> Purchase:
+    """Return any purchase by its public id, or raise NotFound."""
+    purchase = None
+    if isinstance(public_id, str):
+        purchase = db.session.scalar(select(Purchase).where(Purchase.public_id == public_id))
+    if purchase is None:
+        raise NotFound("no such purchase")
+    return purchase
 
 
-def _encode_cursor(value: int) -> str:
-    return base64.urlsafe_b64encode(f"p{value}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith("p"):
-            raise ValueError(cursor)
-        return int(raw[1:])
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationFailed("cursor is not valid") from exc
-
-
-def parse_limit(raw: str | None) -> int:
-    """Parse ?limit= (default 20, at most 100)."""
-    if raw is None or raw == "":
-        return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise ValidationFailed(f"limit must be a whole number from 1 to {MAX_LIMIT}")
-    return int(raw)
-
-
-def paginate(query: Select, limit: int, cursor: str | None) -> Page:
-    """Keyset-paginate a purchase query, newest first."""
-    if cursor:
-        query = query.where(Purchase.id < _decode_cursor(cursor))
-    rows = list(db.session.scalars(query.order_by(Purchase.id.desc()).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(rows, _encode_cursor(rows[-1].id) if more else None)
+def purchase_public_ids(ids: set[int | None]) -> dict[int, str]:
+    """Map internal purchase ids to their public ids."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = db.session.execute(
+        select(Purchase.id, Purchase.public_id).where(Purchase.id.in_(wanted))
+    )
+    return {row_id: public_id for row_id, public_id in rows}
 
 
 def user_purchases(user: User, limit: int, cursor: str | None) -> Page:
     """Return one page of a user's purchases, newest first."""
-    return paginate(select(Purchase).where(Purchase.user_id == user.id), limit, cursor)
+    return paginate(select(Purchase).where(Purchase.user_id == user.id), Purchase.id, limit, cursor)
 
 
 def _parse_when(raw: str, field: str, end: bool) -> datetime:
@@ -156,4 +132,4 @@ class PurchaseFilter:
 
 def admin_purchases(filters: PurchaseFilter, limit: int, cursor: str | None) -> Page:
     """Return one page of every user's purchases matching the filter, newest first."""
-    return paginate(filters.apply(select(Purchase)), limit, cursor)
+    return paginate(filters.apply(select(Purchase)), Purchase.id, limit, cursor)

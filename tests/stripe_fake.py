@@ -52,6 +52,7 @@ class FakeStripe:
         self.calls: list[tuple[str, str, dict[str, Any], str | None]] = []
         self.idempotent: dict[str, tuple[int, dict]] = {}
         self.fail_next: dict[str, int] = {}
+        self.charge_of: dict[str, str] = {}
         self._ids = itertools.count(1)
         routes = [
             ("POST", r"/v1/products$", self.create_product),
@@ -66,6 +67,9 @@ class FakeStripe:
             ("POST", r"/v1/checkout/sessions$", self.create_session),
             ("GET", r"/v1/checkout/sessions/(?P<id>[^/]+)$", self.retrieve),
             ("POST", r"/v1/checkout/sessions/(?P<id>[^/]+)/expire$", self.expire_session),
+            ("GET", r"/v1/charges/(?P<id>[^/]+)$", self.retrieve),
+            ("GET", r"/v1/disputes/(?P<id>[^/]+)$", self.retrieve),
+            ("POST", r"/v1/refunds$", self.create_refund),
         ]
         for method, pattern, handler in routes:
             mock.add_callback(
@@ -230,7 +234,77 @@ class FakeStripe:
     def pay(self, session_id: str, *, payment_status: str = "paid") -> dict[str, Any]:
         """Mark a session complete, as Stripe does when the buyer pays."""
         obj = self.objects[session_id]
-        obj.update(
-            status="complete", payment_status=payment_status, payment_intent=self.new_id("pi")
-        )
+        intent = self.add_charge(obj["amount_total"], obj["currency"])
+        obj.update(status="complete", payment_status=payment_status, payment_intent=intent)
         return obj
+
+    def add_charge(self, amount: int, currency: str = "usd", intent: str | None = None) -> str:
+        """Create a succeeded charge (and its payment intent id); return the intent id."""
+        intent = intent or self.new_id("pi")
+        charge = {
+            "id": self.new_id("ch"),
+            "object": "charge",
+            "amount": amount,
+            "amount_refunded": 0,
+            "currency": currency,
+            "payment_intent": intent,
+            "refunded": False,
+            "disputed": False,
+            "status": "succeeded",
+        }
+        self.objects[charge["id"]] = charge
+        self.charge_of[intent] = charge["id"]
+        return intent
+
+    def charge_for(self, intent: str) -> dict[str, Any]:
+        return self.objects[self.charge_of[intent]]
+
+    def create_refund(self, params):
+        if "payment_intent" in params:
+            charge = self.charge_for(params["payment_intent"])
+        else:
+            charge = self.objects[params["charge"]]
+        left = charge["amount"] - charge["amount_refunded"]
+        amount = int(params.get("amount", left))
+        if amount > left:
+            error = {"type": "invalid_request_error", "code": "amount_too_large"}
+            return 400, {"error": {**error, "message": "Refund amount exceeds what is left."}}
+        refund = {
+            "id": self.new_id("re"),
+            "object": "refund",
+            "amount": amount,
+            "charge": charge["id"],
+            "payment_intent": charge["payment_intent"],
+            "status": "succeeded",
+            "metadata": params.get("metadata", {}),
+        }
+        self.objects[refund["id"]] = refund
+        charge["amount_refunded"] += amount
+        charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+        return 200, refund
+
+    def refund(self, intent: str, amount: int) -> dict[str, Any]:
+        """Refund part of a charge, as the Dashboard would."""
+        return self.create_refund({"payment_intent": intent, "amount": str(amount)})[1]
+
+    def fail_refund(self, refund_id: str) -> dict[str, Any]:
+        refund = self.objects[refund_id]
+        refund["status"] = "failed"
+        charge = self.objects[refund["charge"]]
+        charge["amount_refunded"] -= refund["amount"]
+        charge["refunded"] = False
+        return refund
+
+    def dispute(self, intent: str, status: str = "needs_response") -> dict[str, Any]:
+        charge = self.charge_for(intent)
+        dispute = {
+            "id": self.new_id("dp"),
+            "object": "dispute",
+            "amount": charge["amount"] - charge["amount_refunded"],
+            "charge": charge["id"],
+            "payment_intent": intent,
+            "status": status,
+        }
+        self.objects[dispute["id"]] = dispute
+        charge["disputed"] = True
+        return dispute

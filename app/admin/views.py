@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
+from flask_login import current_user
 
 from ..auth.views import admin_required
-from ..purchases import PurchaseFilter, admin_purchases, parse_limit, purchase_json
+from ..errors import ValidationFailed
+from ..pagination import parse_limit
+from ..payments.refunds import refund_json, refund_purchase
+from ..purchases import PurchaseFilter, admin_purchases, find_purchase, purchase_json
 
 bp = Blueprint("admin", __name__)
 
@@ -25,3 +29,20 @@ def api_purchases():
             "next_cursor": page.next_cursor,
         }
     )
+
+
+@bp.post("/api/v1/admin/billing/credits/purchases/<purchase_id>/refund")
+@admin_required
+def api_refund(purchase_id: str):
+    """Refund a paid purchase in full or in part; a retry with the same key refunds once."""
+    body = request.get_json(silent=True)
+    if body is None and request.content_length:
+        raise ValidationFailed("send a JSON body, or none to refund everything left")
+    body = body or {}
+    if not isinstance(body, dict):
+        raise ValidationFailed("send a JSON object")
+    purchase = find_purchase(purchase_id)
+    result = refund_purchase(
+        purchase, current_user, body.get("amount_cents"), body.get("idempotency_key")
+    )
+    return jsonify(refund_json(purchase, result.request)), 201 if result.created else 200

@@ -8,7 +8,7 @@ the status change and the ledger entries commit in one transaction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +16,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from .. import audit, ledger
-from ..database import dialect_insert, write_transaction
+from ..database import write_transaction
 from ..extensions import db
 from ..ledger import SALES_ACCOUNT, Posting, user_account
 from ..models import (
@@ -24,7 +24,6 @@ from ..models import (
     UNPAID_END_STATUSES,
     Purchase,
     PurchaseStatus,
-    StripeEvent,
     utcnow,
 )
 from ..purchases import set_status
@@ -175,57 +174,6 @@ def fulfil_checkout(session: Any, *, source: str, event_type: str | None = None)
     """Bring a purchase in line with its Checkout Session, crediting it at most once."""
     with write_transaction():
         outcome, _ = apply_session(session, event_type, source)
-    return outcome
-
-
-def _record_event(event: Mapping[str, Any]) -> int | None:
-    """Record a Stripe event id; None when it was already recorded (a redelivery)."""
-    obj = event.get("data", {}).get("object", {}) or {}
-    return db.session.scalar(
-        dialect_insert(StripeEvent)
-        .values(
-            event_id=event["id"],
-            type=event["type"],
-            livemode=bool(event.get("livemode")),
-            object_id=obj.get("id"),
-            received_at=utcnow(),
-            outcome="received",
-        )
-        .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(StripeEvent.id)
-    )
-
-
-EventHandler = Callable[[Mapping[str, Any], str], tuple[str, Purchase | None]]
-
-
-def _checkout_handler(obj: Mapping[str, Any], event_type: str) -> tuple[str, Purchase | None]:
-    return apply_session(obj, event_type, "stripe")
-
-
-HANDLERS: dict[str, EventHandler] = {name: _checkout_handler for name in CHECKOUT_EVENTS}
-
-
-def handle_event(event: Mapping[str, Any]) -> str:
-    """Apply a verified Stripe event once; a redelivered event changes nothing."""
-    with write_transaction():
-        row_id = _record_event(event)
-        if row_id is None:
-            return "duplicate"
-        handler = HANDLERS.get(event["type"])
-        if handler is None:
-            outcome, purchase = "ignored", None
-        else:
-            outcome, purchase = handler(event["data"]["object"], event["type"])
-        db.session.execute(
-            update(StripeEvent)
-            .where(StripeEvent.id == row_id)
-            .values(
-                outcome=outcome,
-                processed_at=utcnow(),
-                purchase_id=purchase.id if purchase is not None else None,
-            )
-        )
     return outcome
 
 

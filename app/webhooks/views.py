@@ -7,7 +7,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..extensions import limiter
 from ..payments.client import is_live_key
-from ..payments.fulfilment import handle_event
+from ..payments.events import handle_event
 from ..payments.webhooks import verify_event
 
 bp = Blueprint("webhooks", __name__)

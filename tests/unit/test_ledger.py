@@ -24,7 +24,7 @@ def grant(user_id: int, amount: int, key: str, kind: str = "adjustment"):
             key,
             kind,
             [Posting(user_account(user_id), amount), Posting(ADJUSTMENTS_ACCOUNT, -amount)],
-        )
+        ).transaction
 
 
 def test_posting_moves_balance_and_sums_to_zero(ctx):

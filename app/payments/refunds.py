@@ -1,0 +1,107 @@
+"""Admin refunds: ask Stripe to refund; credits move when Stripe reports the refund."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from .. import audit
+from ..database import dialect_insert, write_transaction
+from ..errors import LedgerConflict, ValidationFailed
+from ..extensions import db
+from ..models import PAID_STATUSES, Purchase, RefundRequest, User
+from .client import call_stripe, stripe_client
+
+
+@dataclass
+class RefundResult:
+    request: RefundRequest
+    created: bool  # False when an earlier request with the same key is returned
+
+
+def _key(purchase: Purchase, idempotency_key: object) -> str:
+    if idempotency_key is None:
+        return f"credits-refund:{purchase.public_id}:{uuid.uuid4().hex}"
+    if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key.strip()) <= 200:
+        raise ValidationFailed("idempotency_key must be a string of 1 to 200 characters")
+    return f"credits-refund:{purchase.public_id}:{idempotency_key.strip()}"
+
+
+def refund_purchase(
+    purchase: Purchase, admin: User, amount_cents: object = None, idempotency_key: object = None
+) -> RefundResult:
+    """Refund all that is left of a paid purchase, or part of it, once per idempotency key."""
+    key = _key(purchase, idempotency_key)
+    existing = db.session.scalar(select(RefundRequest).where(RefundRequest.idempotency_key == key))
+    if existing is not None:
+        if amount_cents is not None and amount_cents != existing.amount_cents:
+            raise LedgerConflict("this idempotency_key was used for another amount")
+        if existing.stripe_refund_id:
+            return RefundResult(existing, created=False)
+        return RefundResult(_send(purchase, existing), created=False)
+
+    if purchase.status not in PAID_STATUSES or not purchase.stripe_payment_intent_id:
+        raise ValidationFailed("only a paid purchase can be refunded")
+    left = purchase.amount_cents - purchase.refunded_cents
+    amount = left if amount_cents is None else amount_cents
+    if type(amount) is not int or amount <= 0:
+        raise ValidationFailed("amount_cents must be a positive whole number of cents")
+    if amount > left:
+        raise ValidationFailed(f"only {left} cents are left to refund")
+
+    with write_transaction() as session:
+        row_id = session.scalar(
+            dialect_insert(RefundRequest)
+            .values(
+                purchase_id=purchase.id,
+                idempotency_key=key,
+                amount_cents=amount,
+                actor=f"user:{admin.id}",
+                status="requested",
+            )
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(RefundRequest.id)
+        )
+        if row_id is not None:
+            audit.record(
+                f"user:{admin.id}",
+                "refund.requested",
+                "purchase",
+                purchase.public_id,
+                after={"amount_cents": amount, "idempotency_key": key},
+            )
+    request = db.session.scalar(select(RefundRequest).where(RefundRequest.idempotency_key == key))
+    return RefundResult(_send(purchase, request), created=row_id is not None)
+
+
+def _send(purchase: Purchase, request: RefundRequest) -> RefundRequest:
+    client = stripe_client()
+    refund = call_stripe(
+        "create refund",
+        lambda: client.v1.refunds.create(
+            {
+                "payment_intent": purchase.stripe_payment_intent_id,
+                "amount": request.amount_cents,
+                "metadata": {"purchase_id": purchase.public_id},
+            },
+            {"idempotency_key": request.idempotency_key},
+        ),
+    )
+    with write_transaction():
+        row = db.session.get(RefundRequest, request.id)
+        row.stripe_refund_id, row.status = refund.id, refund.status
+    db.session.refresh(request)
+    return request
+
+
+def refund_json(purchase: Purchase, request: RefundRequest) -> dict:
+    """Return the API shape of an admin refund."""
+    return {
+        "refund_id": request.stripe_refund_id,
+        "purchase_id": purchase.public_id,
+        "amount_cents": request.amount_cents,
+        "currency": purchase.currency,
+        "status": request.status,
+    }

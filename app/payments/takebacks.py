@@ -1,0 +1,103 @@
+"""Refunds and disputes take credits back, computed against a cumulative target.
+
+For a purchase of A cents and C credits whose charge has R cents refunded, exactly
+ceil(C x R / A) credits are taken back in total; while a dispute is open or lost, all C.
+Each event recomputes the target from Stripe's current numbers under the purchase's
+row lock and posts only the difference, so partial, repeated and reordered events
+converge on the same total.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from .. import ledger
+from ..extensions import db
+from ..ledger import SALES_ACCOUNT, Posting, user_account
+from ..models import (
+    PAID_STATUSES,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    Purchase,
+    PurchaseStatus,
+)
+from ..purchases import set_status
+
+TAKE_BACK_KINDS = ("take_back", "restore")
+# Dispute states in which the money is (or may be) gone: the credits go with it.
+DISPUTE_HOLDS = frozenset(
+    {"warning_needs_response", "warning_under_review", "needs_response", "under_review", "lost"}
+)
+
+
+def refund_target(credits: int, amount_cents: int, refunded_cents: int) -> int:
+    """Return ceil(credits x refunded / amount), with the refund clamped to [0, amount]."""
+    refunded = min(max(refunded_cents, 0), amount_cents)
+    return -(-credits * refunded // amount_cents)
+
+
+def target_taken_back(purchase: Purchase, refunded_cents: int, dispute_status: str | None) -> int:
+    """Return how many credits should have been taken back from this purchase in total."""
+    if dispute_status in DISPUTE_HOLDS:
+        return purchase.credits
+    return refund_target(purchase.credits, purchase.amount_cents, refunded_cents)
+
+
+def taken_back(purchase: Purchase) -> int:
+    """Return the credits taken back from this purchase so far (net of restorations)."""
+    total = db.session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount), 0))
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(
+            LedgerTransaction.purchase_id == purchase.id,
+            LedgerTransaction.kind.in_(TAKE_BACK_KINDS),
+            LedgerAccount.user_id.is_not(None),
+        )
+    )
+    return -int(total)
+
+
+def _money_status(purchase: Purchase) -> PurchaseStatus:
+    if purchase.dispute_status in DISPUTE_HOLDS:
+        return PurchaseStatus.DISPUTED
+    if purchase.refunded_cents >= purchase.amount_cents:
+        return PurchaseStatus.REFUNDED
+    if purchase.refunded_cents > 0:
+        return PurchaseStatus.PARTIALLY_REFUNDED
+    return PurchaseStatus.COMPLETED
+
+
+def settle(
+    purchase: Purchase, *, refunded_cents: int, dispute_status: str | None, actor: str
+) -> str:
+    """Move credits so the purchase's take-backs match Stripe's numbers; caller holds the lock."""
+    if purchase.status not in PAID_STATUSES:
+        return "not_credited"
+    purchase.refunded_cents = min(max(refunded_cents, 0), purchase.amount_cents)
+    purchase.dispute_status = dispute_status
+    delta = target_taken_back(purchase, refunded_cents, dispute_status) - taken_back(purchase)
+    outcome = "no_change"
+    if delta:
+        kind = "take_back" if delta > 0 else "restore"
+        sequence = 1 + db.session.scalar(
+            select(func.count(LedgerTransaction.id)).where(
+                LedgerTransaction.purchase_id == purchase.id,
+                LedgerTransaction.kind.in_(TAKE_BACK_KINDS),
+            )
+        )
+        reason = (
+            f"dispute {dispute_status}" if dispute_status else f"{refunded_cents} cents refunded"
+        )
+        ledger.post(
+            f"purchase:{purchase.public_id}:{kind}:{sequence}",
+            kind,
+            [Posting(user_account(purchase.user_id), -delta), Posting(SALES_ACCOUNT, delta)],
+            purchase_id=purchase.id,
+            description=f"{purchase.package_name}: {reason}",
+            actor=actor,
+        )
+        outcome = f"{'taken_back' if delta > 0 else 'restored'}:{abs(delta)}"
+    set_status(purchase, _money_status(purchase), actor)
+    return outcome
