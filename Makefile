@@ -24,6 +24,7 @@ db: $(VENV)/.installed-run
 	$(FLASK) db upgrade
 	$(FLASK) credits seed-packages
 	$(FLASK) users demo
+	$(FLASK) credits sync-stripe
 
 run: db
 	$(FLASK) run --host 127.0.0.1 --port 5000

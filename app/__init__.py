@@ -41,6 +41,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
 
+    from . import sandbox
+
+    if sandbox.sandbox_wanted(app):
+        sandbox.install(app)
+
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)

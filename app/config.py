@@ -44,6 +44,13 @@ def _persistent_secret(instance_path: Path, name: str) -> str:
     return value
 
 
+def _number(value: str) -> str | float:
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
 def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
     """Build the Flask config mapping from environment variables."""
     app_env = env.get("APP_ENV", "development").strip().lower() or "development"
@@ -90,4 +97,15 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "PURCHASE_RATE_LIMIT": env.get("PURCHASE_RATE_LIMIT") or "10 per minute",
         "STATUS_CHECK_SECONDS": float(env.get("STATUS_CHECK_SECONDS") or 3),
         "WEBHOOK_MAX_BYTES": 256 * 1024,
+        "STRIPE_SANDBOX": False,
+        **{
+            key: _number(value)
+            for key, value in env.items()
+            if key.startswith("SANDBOX_") and key != "SANDBOX_STATE_PATH"
+        },
+        **(
+            {"SANDBOX_STATE_PATH": env["SANDBOX_STATE_PATH"]}
+            if env.get("SANDBOX_STATE_PATH")
+            else {}
+        ),
     }

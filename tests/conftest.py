@@ -279,3 +279,66 @@ def deliver(client: FlaskClient, event: dict[str, Any], **sign_kwargs: Any):
         data=body,
         headers={"Stripe-Signature": sign(body, **sign_kwargs), "Content-Type": "application/json"},
     )
+
+
+class SandboxDriver:
+    """Drives the app's mounted Stripe sandbox through its test helpers, as a script would."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.client = app.test_client()
+        self.box = app.extensions["stripe_sandbox"]
+
+    def helper(self, path: str, **form: Any) -> tuple[int, dict[str, Any]]:
+        response = self.client.post(
+            f"/stripe-sandbox/v1/test_helpers/{path}",
+            data=form,
+            headers={"Authorization": "Bearer sk_test_script"},
+        )
+        return response.status_code, response.get_json()
+
+    def get(self, path: str) -> dict[str, Any]:
+        response = self.client.get(
+            f"/stripe-sandbox/v1/{path}", headers={"Authorization": "Bearer sk_test_script"}
+        )
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    def pay(self, session_id: str, card: str = "4242 4242 4242 4242", **form: Any):
+        return self.helper(f"checkout/sessions/{session_id}/pay", card=card, **form)
+
+    def flush(self) -> int:
+        return self.box.flush()
+
+    def advance(self, seconds: int) -> None:
+        self.helper("clock/advance", seconds=seconds)
+        self.box.tick()
+
+
+def sandbox_app_for(tmp_path: Path, engine: str = "sqlite", **overrides: Any) -> Flask:
+    """An app on the offline Stripe sandbox (no Stripe key), packs seeded and synced."""
+    settings = {
+        "STRIPE_SECRET_KEY": None,
+        "SANDBOX_DELIVERY_DELAY": 0,
+        "SANDBOX_DELIVERY_BACKOFF": 0,
+        "SANDBOX_START_WORKER": False,
+        **overrides,
+    }
+    app = make_app(database_url(engine, tmp_path), tmp_path, **settings)
+    with app.app_context():
+        seed_packages()
+        sync_packs()
+    return app
+
+
+@pytest.fixture
+def sandbox_app(tmp_path: Path) -> Iterator[Flask]:
+    app = sandbox_app_for(tmp_path)
+    yield app
+    app.extensions["stripe_sandbox"].close()
+    dispose(app)
+
+
+@pytest.fixture
+def sandbox(sandbox_app: Flask) -> SandboxDriver:
+    return SandboxDriver(sandbox_app)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import urllib.request
 from collections.abc import Callable
 from typing import TypeVar
 
 import stripe
-from flask import current_app
+from flask import current_app, has_request_context
 
 from ..errors import StripeUnavailable
 
@@ -18,25 +19,43 @@ T = TypeVar("T")
 def stripe_client() -> stripe.StripeClient:
     """Return the app's StripeClient (pinned API version, timeouts, retries, base address)."""
     app = current_app._get_current_object()
-    client = app.extensions.get("stripe_client")
+    in_process = app.extensions.get("stripe_http_client")
+    if in_process is not None and not has_request_context() and _server_answers(app):
+        # A command in its own process reaches the running server's sandbox over HTTP.
+        in_process = None
+    cache_key = "stripe_client:in_process" if in_process is not None else "stripe_client:http"
+    client = app.extensions.get(cache_key)
     if client is not None:
         return client
     api_key = app.config.get("STRIPE_SECRET_KEY")
     if not api_key:
         raise StripeUnavailable("Stripe is not configured (STRIPE_SECRET_KEY is not set)")
-    http_client = app.extensions.get("stripe_http_client") or stripe.RequestsClient(
-        timeout=app.config.get("STRIPE_TIMEOUT", 20)
-    )
     base = app.config.get("STRIPE_API_BASE")
     client = stripe.StripeClient(
         api_key,
         stripe_version=app.config["STRIPE_API_VERSION"],
         max_network_retries=app.config.get("STRIPE_MAX_NETWORK_RETRIES", 2),
-        http_client=http_client,
+        http_client=in_process
+        or stripe.RequestsClient(timeout=app.config.get("STRIPE_TIMEOUT", 20)),
         base_addresses={"api": base} if base else None,
     )
-    app.extensions["stripe_client"] = client
+    app.extensions[cache_key] = client
     return client
+
+
+def _server_answers(app) -> bool:
+    """Tell whether a server for this app is up at APP_BASE_URL (checked once per process)."""
+    if "stripe_server_answers" not in app.extensions:
+        url = app.config["APP_BASE_URL"] + "/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own URL
+                answers = response.status == 200
+        except (OSError, ValueError):
+            answers = False
+        app.extensions["stripe_server_answers"] = answers
+        if answers:
+            log.info("using the Stripe sandbox of the server at %s", app.config["APP_BASE_URL"])
+    return app.extensions["stripe_server_answers"]
 
 
 def is_live_key() -> bool:
