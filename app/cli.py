@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import secrets
 import sys
+import time
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from . import accounts, ledger
-from .errors import DomainError
+from .errors import DomainError, StripeUnavailable
 from .packages import seed_packages
 
 credits_cli = AppGroup("credits", help="Credit packs, balances and the ledger.")
@@ -20,6 +21,12 @@ DEMO_USERS = (
     ("demo@example.com", "demo-password", False),
     ("admin@example.com", "admin-password", True),
 )
+
+
+def _table(headers: tuple[str, ...], rows: list[tuple]) -> None:
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    for row in [headers, *rows]:
+        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 def _fail(exc: DomainError) -> None:
@@ -48,6 +55,56 @@ def sync_stripe_command(dry_run: bool) -> None:
         click.echo(f"dry run: {len(report.actions)} change(s) would be made")
     else:
         click.echo(f"done: {len(report.actions)} change(s) made")
+
+
+@credits_cli.command("reconcile")
+@click.option(
+    "--since", "since_text", default="72h", show_default=True, help="Window: 30m, 72h, 7d."
+)
+@click.option("--apply", is_flag=True, help="Repair what can be repaired.")
+def reconcile_command(since_text: str, apply: bool) -> None:
+    """Compare Stripe with our purchases and ledger, and with --apply repair the drift.
+
+    Exit 0 when no unrepaired drift remains, 1 when some does, 2 when Stripe cannot be
+    reached, 3 when another run holds the lock.
+    """
+    from .payments.reconcile import ReconcileLocked, parse_duration, reconcile, run_lock
+
+    try:
+        since = parse_duration(since_text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from exc
+
+    def bar(items: list, label: str):
+        return click.progressbar(items, label=label, file=sys.stderr, show_pos=True)
+
+    try:
+        with run_lock():
+            report = reconcile(since, apply=apply, bar=bar)
+    except ReconcileLocked as exc:
+        click.echo(f"error: {exc}; not starting a second one", err=True)
+        sys.exit(3)
+    except StripeUnavailable as exc:
+        click.echo(f"error: Stripe cannot be reached: {exc.message}", err=True)
+        sys.exit(2)
+    checked = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in report.checked.items())
+    click.echo(f"checked {checked} from the last {since_text}")
+    if not report.items:
+        click.echo("no drift: Stripe and the ledger agree")
+        return
+    _table(
+        ("KIND", "PURCHASE", "EMAIL", "RESULT", "DETAIL"),
+        [
+            (i.kind, i.purchase.public_id, i.purchase.user.email, i.result, i.detail)
+            for i in report.items
+        ],
+    )
+    remaining = report.unresolved
+    if remaining:
+        hint = "" if apply else " (run with --apply to repair)"
+        click.echo(f"{len(remaining)} drift item(s) remain{hint}")
+        sys.exit(1)
+    click.echo("all drift repaired or waiting for review")
 
 
 @credits_cli.command("grant")
@@ -131,7 +188,26 @@ def demo_command() -> None:
         click.echo(f"{'admin' if is_admin else 'user ':<5}  {email}  /  {password}")
 
 
+outbox_cli = AppGroup("outbox", help="Emails waiting to be sent.")
+
+
+@outbox_cli.command("deliver")
+@click.option("--loop", is_flag=True, help="Keep delivering every --interval seconds.")
+@click.option("--interval", default=15.0, show_default=True, help="Seconds between rounds.")
+def outbox_deliver_command(loop: bool, interval: float) -> None:
+    """Send the emails that are due (receipts, refund and dispute notices)."""
+    from .outbox import deliver_pending
+
+    while True:
+        sent, failed = deliver_pending()
+        click.echo(f"sent {sent}, failed {failed}")
+        if not loop:
+            sys.exit(1 if failed else 0)
+        time.sleep(interval)
+
+
 def register_cli(app: Flask) -> None:
     """Attach the command groups to the app."""
     app.cli.add_command(credits_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(outbox_cli)

@@ -98,6 +98,13 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "STATUS_CHECK_SECONDS": float(env.get("STATUS_CHECK_SECONDS") or 3),
         "WEBHOOK_MAX_BYTES": 256 * 1024,
         "STRIPE_SANDBOX": False,
+        "MAIL_SERVER": env.get("MAIL_SERVER") or None,
+        "MAIL_PORT": int(env.get("MAIL_PORT") or 25),
+        "MAIL_USERNAME": env.get("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": env.get("MAIL_PASSWORD") or None,
+        "MAIL_USE_TLS": (env.get("MAIL_USE_TLS") or "").lower() in ("1", "true", "yes"),
+        "MAIL_FROM": env.get("MAIL_FROM") or "Credits <no-reply@credits.invalid>",
+        "MAIL_BACKGROUND": True,
         **{
             key: _number(value)
             for key, value in env.items()

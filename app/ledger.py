@@ -163,6 +163,19 @@ def post(
                 balance_after=balance_after,
             )
         )
+    audit.record(
+        actor,
+        "ledger.posted",
+        "ledger_transaction",
+        txn_id,
+        after={
+            "key": key,
+            "kind": kind,
+            "purchase_id": purchase_id,
+            "postings": {p.account: p.amount for p in postings},
+        },
+        note=description or None,
+    )
     db.session.flush()
     return Posted(db.session.get(LedgerTransaction, txn_id), created=True)
 

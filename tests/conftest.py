@@ -92,6 +92,7 @@ def make_app(url: str, tmp_path: Path, create_schema: bool = True, **overrides) 
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "STRIPE_MAX_NETWORK_RETRIES": 0,
         "APP_BASE_URL": "http://localhost",
+        "MAIL_BACKGROUND": False,
         "INSTANCE_PATH": str(tmp_path / "instance"),
         **overrides,
     }

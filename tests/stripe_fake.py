@@ -53,6 +53,7 @@ class FakeStripe:
         self.idempotent: dict[str, tuple[int, dict]] = {}
         self.fail_next: dict[str, int] = {}
         self.charge_of: dict[str, str] = {}
+        self.failed_events: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
         routes = [
             ("POST", r"/v1/products$", self.create_product),
@@ -70,6 +71,10 @@ class FakeStripe:
             ("GET", r"/v1/charges/(?P<id>[^/]+)$", self.retrieve),
             ("GET", r"/v1/disputes/(?P<id>[^/]+)$", self.retrieve),
             ("POST", r"/v1/refunds$", self.create_refund),
+            ("GET", r"/v1/checkout/sessions$", self.list_of("checkout.session")),
+            ("GET", r"/v1/refunds$", self.list_of("refund")),
+            ("GET", r"/v1/disputes$", self.list_of("dispute")),
+            ("GET", r"/v1/events$", self.list_events),
         ]
         for method, pattern, handler in routes:
             mock.add_callback(
@@ -133,11 +138,20 @@ class FakeStripe:
 
     def list_of(self, kind):
         def list_objects(params):
-            data = [o for o in self.objects.values() if o["object"] == kind]
+            since = int((params.get("created") or {}).get("gte", 0))
+            data = [
+                o
+                for o in self.objects.values()
+                if o["object"] == kind and o.get("created", time.time()) >= since
+            ]
             return 200, {"object": "list", "data": data, "has_more": False, "url": f"/v1/{kind}s"}
 
         list_objects.__name__ = f"list_{kind}"
         return list_objects
+
+    def list_events(self, params):
+        data = list(self.failed_events) if params.get("delivery_success") == "false" else []
+        return 200, {"object": "list", "data": data, "has_more": False, "url": "/v1/events"}
 
     def create_product(self, params):
         obj = {

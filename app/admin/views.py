@@ -5,11 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 from flask_login import current_user
 
+from .. import ledger
 from ..auth.views import admin_required
 from ..errors import ValidationFailed
 from ..pagination import parse_limit
 from ..payments.refunds import refund_json, refund_purchase
+from ..payments.review import resolve_review, review_actions
 from ..purchases import PurchaseFilter, admin_purchases, find_purchase, purchase_json
+from ..timeline import purchase_timeline
 
 bp = Blueprint("admin", __name__)
 
@@ -46,3 +49,37 @@ def api_refund(purchase_id: str):
         purchase, current_user, body.get("amount_cents"), body.get("idempotency_key")
     )
     return jsonify(refund_json(purchase, result.request)), 201 if result.created else 200
+
+
+@bp.get("/api/v1/admin/billing/credits/purchases/<purchase_id>")
+@admin_required
+def api_purchase(purchase_id: str):
+    """Return a purchase with its buyer's balance and its timeline."""
+    purchase = find_purchase(purchase_id)
+    return jsonify(purchase_detail_json(purchase))
+
+
+@bp.post("/api/v1/admin/billing/credits/purchases/<purchase_id>/resolve")
+@admin_required
+def api_resolve(purchase_id: str):
+    """Resolve a needs_review purchase (credit, fail, confirm or take_back) with a note."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ValidationFailed('send a JSON body like {"action": "credit", "note": "..."}')
+    purchase = resolve_review(
+        find_purchase(purchase_id), current_user, body.get("action"), body.get("note")
+    )
+    return jsonify(purchase_detail_json(purchase))
+
+
+def purchase_detail_json(purchase) -> dict:
+    """Build the admin's view of one purchase."""
+    return {
+        **purchase_json(purchase, with_email=True),
+        "refunded_cents": purchase.refunded_cents,
+        "dispute_status": purchase.dispute_status,
+        "review_reason": purchase.review_reason,
+        "review_actions": list(review_actions(purchase)),
+        "buyer_balance": ledger.balance(purchase.user_id),
+        "timeline": purchase_timeline(purchase),
+    }

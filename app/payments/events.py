@@ -65,7 +65,7 @@ def _prepare(event: Mapping[str, Any]) -> MoneyState | None:
     return None
 
 
-def _money_handler(
+def money_handler(
     obj: Mapping[str, Any], event_type: str, state: MoneyState, actor: str = "stripe"
 ) -> tuple[str, Purchase | None]:
     purchase = None
@@ -92,7 +92,7 @@ HANDLERS: dict[str, Handler] = {
         name: lambda obj, kind, _state: apply_session(obj, kind, "stripe")
         for name in CHECKOUT_EVENTS
     },
-    **{name: _money_handler for name in CHARGE_EVENTS + DISPUTE_EVENTS},
+    **{name: money_handler for name in CHARGE_EVENTS + DISPUTE_EVENTS},
 }
 HANDLED_TYPES = tuple(HANDLERS)
 

@@ -15,7 +15,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select, update
 
-from .. import audit, ledger
+from .. import audit, ledger, outbox
 from ..database import write_transaction
 from ..extensions import db
 from ..ledger import SALES_ACCOUNT, Posting, user_account
@@ -119,6 +119,13 @@ def _grant(purchase: Purchase, actor: str) -> None:
     )
 
 
+def credit_purchase(purchase: Purchase, actor: str, note: str | None = None) -> None:
+    """Grant a purchase's credits, mark it completed and queue its one receipt."""
+    _grant(purchase, actor)
+    set_status(purchase, PurchaseStatus.COMPLETED, actor, note)
+    outbox.enqueue_receipt(purchase, ledger.balance(purchase.user_id))
+
+
 def apply_session(session: Any, event_type: str | None, actor: str) -> tuple[str, Purchase | None]:
     """Apply a session's state to its purchase inside the caller's write transaction."""
     purchase = _locked_purchase(session)
@@ -151,9 +158,8 @@ def apply_session(session: Any, event_type: str | None, actor: str) -> tuple[str
         if status == PurchaseStatus.NEEDS_REVIEW:
             return "needs_review", purchase
         if status in OPEN_STATUSES + UNPAID_END_STATUSES:
-            _grant(purchase, actor)
-            note = f"paid after {status}" if status in UNPAID_END_STATUSES else None
-            set_status(purchase, PurchaseStatus.COMPLETED, actor, note)
+            late = status in UNPAID_END_STATUSES
+            credit_purchase(purchase, actor, f"paid after {status}" if late else None)
             return "credited", purchase
         return "already_credited", purchase
     if outcome == UNPAID and status == PurchaseStatus.PENDING:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from .. import ledger
+from .. import ledger, outbox
 from ..extensions import db
 from ..ledger import SALES_ACCOUNT, Posting, user_account
 from ..models import (
@@ -59,7 +59,7 @@ def taken_back(purchase: Purchase) -> int:
     return -int(total)
 
 
-def _money_status(purchase: Purchase) -> PurchaseStatus:
+def money_status(purchase: Purchase) -> PurchaseStatus:
     if purchase.dispute_status in DISPUTE_HOLDS:
         return PurchaseStatus.DISPUTED
     if purchase.refunded_cents >= purchase.amount_cents:
@@ -67,6 +67,21 @@ def _money_status(purchase: Purchase) -> PurchaseStatus:
     if purchase.refunded_cents > 0:
         return PurchaseStatus.PARTIALLY_REFUNDED
     return PurchaseStatus.COMPLETED
+
+
+def _notify(purchase: Purchase, kind: str, sequence: int, amount: int, reason: str) -> None:
+    balance = ledger.balance(purchase.user_id)
+    cause = "dispute" if reason.startswith("dispute") else "refund"
+    if kind == "take_back":
+        headline = f"{amount:,} credits taken back ({purchase.package_name})"
+        detail = f"Because of a {cause} on this purchase, {amount:,} credits were taken back."
+    else:
+        headline = f"{amount:,} credits given back ({purchase.package_name})"
+        detail = f"The {cause} was resolved in your favour: {amount:,} credits were given back."
+    detail += f" Your balance: {balance:,} credits."
+    if balance < 0:
+        detail += f" You owe {-balance:,} credits; your next purchase pays this first."
+    outbox.enqueue_notice(purchase, f"{kind}:{sequence}", headline, detail)
 
 
 def settle(
@@ -99,5 +114,6 @@ def settle(
             actor=actor,
         )
         outcome = f"{'taken_back' if delta > 0 else 'restored'}:{abs(delta)}"
-    set_status(purchase, _money_status(purchase), actor)
+        _notify(purchase, kind, sequence, abs(delta), reason)
+    set_status(purchase, money_status(purchase), actor)
     return outcome

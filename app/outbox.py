@@ -1,0 +1,205 @@
+"""Emails through an outbox: written with the change they report, sent after commit.
+
+A message is inserted in the same transaction as the fulfilment (or take-back), once
+per dedupe key, so a purchase gets exactly one receipt however often its webhook
+arrives. Sending happens after commit on a background thread (never on the request
+path) and is retried by `flask outbox deliver`.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import threading
+from datetime import timedelta
+from email.message import EmailMessage
+
+from flask import Flask, current_app
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
+
+from .database import dialect_insert, write_transaction
+from .extensions import db
+from .formatting import credits, money
+from .models import OutboxMessage, Purchase, utcnow
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(minutes=2)
+MAX_BACKOFF = timedelta(hours=1)
+
+
+def enqueue(dedupe_key: str, kind: str, to_email: str, subject: str, body: str) -> None:
+    """Add a message to the outbox in the current transaction, once per dedupe key."""
+    db.session.execute(
+        dialect_insert(OutboxMessage)
+        .values(
+            dedupe_key=dedupe_key,
+            kind=kind,
+            to_email=to_email,
+            subject=subject,
+            body=body,
+            created_at=utcnow(),
+            next_attempt_at=utcnow(),
+            attempts=0,
+        )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    )
+    db.session.info["outbox_pending"] = True
+
+
+def _history_url() -> str:
+    return current_app.config["APP_BASE_URL"] + "/credits/history"
+
+
+def enqueue_receipt(purchase: Purchase, balance: int) -> None:
+    """Queue the one receipt of a completed purchase."""
+    amount = money(purchase.amount_cents, purchase.currency)
+    enqueue(
+        f"receipt:{purchase.public_id}",
+        "receipt",
+        purchase.user.email,
+        f"Receipt: {credits(purchase.credits)} credits ({purchase.package_name})",
+        "\n".join(
+            [
+                "Thank you for your purchase.",
+                "",
+                f"Pack:        {purchase.package_name}",
+                f"Credits:     {credits(purchase.credits)}",
+                f"Amount paid: {amount}",
+                f"New balance: {credits(balance)} credits",
+                f"Purchase:    {purchase.public_id}",
+                "",
+                f"Your purchase history: {_history_url()}",
+            ]
+        ),
+    )
+
+
+def enqueue_notice(purchase: Purchase, key: str, headline: str, detail: str) -> None:
+    """Queue a short notice about a refund or dispute outcome."""
+    enqueue(
+        f"notice:{purchase.public_id}:{key}",
+        "notice",
+        purchase.user.email,
+        headline,
+        f"{detail}\n\nPack: {purchase.package_name} ({purchase.public_id})\n"
+        f"Your purchase history: {_history_url()}",
+    )
+
+
+def send_email(message: OutboxMessage) -> None:
+    """Send one message over SMTP, or log it when no MAIL_SERVER is configured."""
+    config = current_app.config
+    if not config.get("MAIL_SERVER"):
+        if config["APP_ENV"] == "production":
+            raise RuntimeError("MAIL_SERVER is not set")
+        log.info("email to %s: %s\n%s", message.to_email, message.subject, message.body)
+        return
+    email = EmailMessage()
+    email["From"] = config["MAIL_FROM"]
+    email["To"] = message.to_email
+    email["Subject"] = message.subject
+    email["Message-ID"] = f"<{message.dedupe_key.replace(':', '.')}@credits>"
+    email.set_content(message.body)
+    with smtplib.SMTP(config["MAIL_SERVER"], int(config["MAIL_PORT"]), timeout=10) as smtp:
+        if config.get("MAIL_USE_TLS"):
+            smtp.starttls()
+        if config.get("MAIL_USERNAME"):
+            smtp.login(config["MAIL_USERNAME"], config.get("MAIL_PASSWORD") or "")
+        smtp.send_message(email)
+
+
+def _claim(message_id: int) -> OutboxMessage | None:
+    """Lease a message so only one sender attempts it at a time."""
+    now = utcnow()
+    with write_transaction() as session:
+        claimed = session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == message_id,
+                OutboxMessage.sent_at.is_(None),
+                (OutboxMessage.locked_until.is_(None)) | (OutboxMessage.locked_until < now),
+            )
+            .values(locked_until=now + LEASE, attempts=OutboxMessage.attempts + 1)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    return db.session.get(OutboxMessage, message_id) if claimed else None
+
+
+def _finish(message_id: int, error: Exception | None) -> None:
+    """Record a send: sent, or failed and due again after a growing backoff."""
+    with write_transaction() as session:
+        message = session.get(OutboxMessage, message_id)
+        message.locked_until = None
+        if error is None:
+            message.sent_at = utcnow()
+            return
+        backoff = min(timedelta(seconds=30) * 2 ** (message.attempts - 1), MAX_BACKOFF)
+        message.last_error = f"{type(error).__name__}: {error}"[:1000]
+        message.next_attempt_at = utcnow() + backoff
+    log.warning("email %s failed (attempt %d): %s", message.dedupe_key, message.attempts, error)
+
+
+def deliver_pending(limit: int = 100) -> tuple[int, int]:
+    """Send due messages; return (sent, failed). Failures are retried later with backoff."""
+    due = db.session.scalars(
+        select(OutboxMessage.id)
+        .where(OutboxMessage.sent_at.is_(None), OutboxMessage.next_attempt_at <= utcnow())
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    ).all()
+    db.session.commit()
+    sent = failed = 0
+    for message_id in due:
+        message = _claim(message_id)
+        if message is None:
+            continue
+        try:
+            send_email(message)
+        except Exception as exc:  # noqa: BLE001 - any mail failure is retried later
+            _finish(message_id, exc)
+            failed += 1
+        else:
+            _finish(message_id, None)
+            sent += 1
+    return sent, failed
+
+
+_running = threading.Lock()
+
+
+def kick(app: Flask) -> threading.Thread | None:
+    """Send pending mail on a background thread; at most one such thread per process."""
+    if not app.config.get("MAIL_BACKGROUND", True) or not _running.acquire(blocking=False):
+        return None
+
+    def run() -> None:
+        try:
+            with app.app_context():
+                deliver_pending()
+                db.session.remove()
+        except Exception:  # noqa: BLE001 - `flask outbox deliver` retries what is left
+            log.exception("background email delivery failed")
+        finally:
+            _running.release()
+
+    thread = threading.Thread(target=run, name="outbox-delivery", daemon=True)
+    thread.start()
+    return thread
+
+
+def wait_for_background(timeout: float = 30.0) -> None:
+    """Block until this process's background delivery, if one is running, has finished."""
+    if _running.acquire(timeout=timeout):
+        _running.release()
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    if session.info.pop("outbox_pending", False):
+        kick(current_app._get_current_object())
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop("outbox_pending", None)
