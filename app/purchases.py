@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sqlalchemy import Select, select
+from sqlalchemy.orm import joinedload
 
 from . import audit
 from .errors import NotFound, ValidationFailed
@@ -120,9 +121,8 @@ class PurchaseFilter:
         if self.status:
             query = query.where(Purchase.status == self.status)
         if self.email:
-            query = query.join(User, User.id == Purchase.user_id).where(
-                User.email.contains(self.email, autoescape=True)
-            )
+            matching = select(User.id).where(User.email.contains(self.email, autoescape=True))
+            query = query.where(Purchase.user_id.in_(matching))
         if self.created_from:
             query = query.where(Purchase.created_at >= self.created_from)
         if self.created_to:
@@ -132,4 +132,5 @@ class PurchaseFilter:
 
 def admin_purchases(filters: PurchaseFilter, limit: int, cursor: str | None) -> Page:
     """Return one page of every user's purchases matching the filter, newest first."""
-    return paginate(filters.apply(select(Purchase)), Purchase.id, limit, cursor)
+    query = filters.apply(select(Purchase)).options(joinedload(Purchase.user))
+    return paginate(query, Purchase.id, limit, cursor)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request, stream_with_context
 from flask_login import current_user
 
 from .. import ledger
@@ -12,6 +12,8 @@ from ..pagination import parse_limit
 from ..payments.refunds import refund_json, refund_purchase
 from ..payments.review import resolve_review, review_actions
 from ..purchases import PurchaseFilter, admin_purchases, find_purchase, purchase_json
+from ..models import utcnow
+from ..reports import csv_rows
 from ..timeline import purchase_timeline
 
 bp = Blueprint("admin", __name__)
@@ -83,3 +85,16 @@ def purchase_detail_json(purchase) -> dict:
         "buyer_balance": ledger.balance(purchase.user_id),
         "timeline": purchase_timeline(purchase),
     }
+
+
+@bp.get("/admin/credits/purchases.csv")
+@admin_required
+def purchases_csv():
+    """Stream the filtered purchases as CSV."""
+    filters = PurchaseFilter.from_args(request.args)
+    stamp = utcnow().strftime("%Y%m%d-%H%M%S")
+    return Response(
+        stream_with_context(csv_rows(filters)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="purchases-{stamp}.csv"'},
+    )
