@@ -8,11 +8,11 @@ from flask_login import current_user
 from .. import ledger
 from ..auth.views import admin_required
 from ..errors import ValidationFailed
+from ..models import utcnow
 from ..pagination import parse_limit
 from ..payments.refunds import refund_json, refund_purchase
 from ..payments.review import resolve_review, review_actions
 from ..purchases import PurchaseFilter, admin_purchases, find_purchase, purchase_json
-from ..models import utcnow
 from ..reports import csv_rows
 from ..timeline import purchase_timeline
 
