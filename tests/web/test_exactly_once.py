@@ -108,3 +108,26 @@ def test_both_events_racing_each_other_credit_once(db_app: Flask):
         assert grants(purchase_id) == 1
         assert ledger.balance(user_id) == 1000
         assert ledger.verify() == []
+
+
+def test_concurrent_starts_of_one_pack_make_one_purchase(db_app: Flask, stripe_fake):
+    from app import accounts
+    from tests.conftest import sync_packs
+
+    with db_app.app_context():
+        sync_packs()
+        token = accounts.issue_token(make_user())
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def start():
+        response = db_app.test_client().post(
+            "/api/v1/billing/credits/purchase", json={"package_code": "pro"}, headers=headers
+        )
+        return response.status_code, response.get_json().get("purchase_id")
+
+    results = run_together([start] * 8)
+    assert sorted(code for code, _ in results) == [200] * 7 + [201]
+    assert len({purchase_id for _, purchase_id in results}) == 1
+    with db_app.app_context():
+        assert db.session.scalar(select(func.count(Purchase.id))) == 1
+    assert len(stripe_fake.calls_to("POST", r"/v1/checkout/sessions$")) == 1
