@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from .errors import DomainError
 from .extensions import csrf
-from .http import error
+from .http import error, redirect_for_htmx
 
 HTTP_CODES = {
     400: "bad_request",
@@ -28,7 +28,8 @@ ANONYMOUS_FORMS = {"auth.login", "auth.register"}
 
 
 def register(app: Flask) -> None:
-    """Install the CSRF check and the error handlers."""
+    """Install the CSRF check, the error handlers and htmx-aware redirects."""
+    app.after_request(redirect_for_htmx)
 
     @app.before_request
     def check_csrf() -> None:
@@ -58,7 +59,7 @@ def register(app: Flask) -> None:
     def http_error(exc: HTTPException):
         status = exc.code or 500
         if status == 429:
-            message = "Too many requests; wait a moment and try again."
+            message = "Too many requests in a short time. Wait a minute, then try again."
         else:
             message = exc.description or exc.name
         return error(status, HTTP_CODES.get(status, "error"), message)

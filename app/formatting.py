@@ -30,8 +30,25 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
+def signed_credits(value: int) -> str:
+    """Format a credit movement with its sign, e.g. +1,000 or −1,000 (a true minus)."""
+    value = int(value)
+    return f"+{value:,}" if value > 0 else f"−{-value:,}" if value < 0 else "0"
+
+
+def utc(value: datetime | None, seconds: bool = False) -> str:
+    """Format a time for people in UTC, e.g. 2025-03-01 14:05 UTC."""
+    if value is None:
+        return ""
+    return value.astimezone(UTC).strftime(
+        "%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC"
+    )
+
+
 def register(app: Flask) -> None:
     """Make the filters available to templates."""
     app.add_template_filter(money)
     app.add_template_filter(credits)
+    app.add_template_filter(signed_credits)
     app.add_template_filter(iso)
+    app.add_template_filter(utc)

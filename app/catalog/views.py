@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 
 from .. import ledger
 from ..packages import active_packages, package_json
+from .offers import offers
 
 bp = Blueprint("catalog", __name__)
 
@@ -22,8 +23,14 @@ def index():
 def buy():
     """Show the balance and the packs on sale."""
     return render_template(
-        "catalog/buy.html", packages=active_packages(), balance=ledger.balance(current_user.id)
+        "catalog/buy.html", offers=offers(), balance=ledger.balance(current_user.id)
     )
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """Point browsers at the icon on pages that name none (the sandbox's checkout page)."""
+    return redirect(url_for("static", filename="favicon.svg"), 301)
 
 
 @bp.get("/admin/credits/purchase")

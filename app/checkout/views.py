@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from flask import (
-    Blueprint,
-    current_app,
-    jsonify,
-    make_response,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from .. import ledger
 from ..errors import ValidationFailed
 from ..extensions import limiter
+from ..http import htmx_redirect, is_htmx
 from ..models import OPEN_STATUSES, Purchase
 from ..payments import checkout
 from ..payments.fulfilment import refresh_from_stripe
@@ -68,18 +60,17 @@ def purchase_form():
     if not code.strip():
         raise ValidationFailed("Choose a credit pack to buy.")
     purchase, _ = checkout.start_purchase(current_user, code)
-    if request.headers.get("HX-Request"):
-        response = make_response("", 204)
-        response.headers["HX-Redirect"] = purchase.checkout_url
-        return response
+    if is_htmx():
+        return htmx_redirect(purchase.checkout_url)
     return redirect(purchase.checkout_url, 303)
 
 
-def _status_context(purchase: Purchase) -> dict:
-    """Build what the status partial shows."""
+def _status_context(purchase: Purchase, *, oob_balance: bool = False) -> dict:
+    """Build what the status partial shows; an open purchase keeps polling."""
     return {
         "purchase": purchase,
         "polling": purchase.status in OPEN_STATUSES,
+        "oob_balance": oob_balance,
         "balance": ledger.balance(purchase.user_id),
     }
 
@@ -95,12 +86,14 @@ def success():
 @bp.get("/credits/purchase/<purchase_id>/status")
 @login_required
 def status(purchase_id: str):
-    """Return the status partial, asking Stripe while the purchase awaits payment."""
+    """Return the status partial (or page), asking Stripe while the purchase awaits payment."""
     purchase = refresh_from_stripe(checkout.owned_purchase(current_user, purchase_id))
-    context = _status_context(purchase)
-    if request.headers.get("HX-Request"):
-        return render_template("checkout/_status.html", oob_balance=True, **context)
-    return render_template("checkout/success.html", **context)
+    if not is_htmx():
+        return render_template("checkout/success.html", **_status_context(purchase))
+    if request.args.get("seen") == purchase.status:
+        # Nothing new: no swap, so screen readers are not told the same thing again.
+        return "", 204
+    return render_template("checkout/_status.html", **_status_context(purchase, oob_balance=True))
 
 
 @bp.get("/credits/purchase/cancel")

@@ -1,18 +1,79 @@
-"""The caller's balance and purchase history."""
+"""The caller's balance, purchase history and ledger movements: pages and JSON."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from .. import ledger
-from ..pagination import parse_limit
+from ..http import is_htmx
+from ..models import OPEN_STATUSES, Purchase
+from ..pagination import Page, parse_limit
 from ..payments.checkout import owned_purchase
 from ..payments.fulfilment import refresh_from_stripe
 from ..purchases import purchase_json, purchase_public_ids, user_purchases
 from ..spending import spend, validate_spend
+from .queries import movement_page, purchase_page
 
 bp = Blueprint("history", __name__)
+
+
+def _row_context(purchase: Purchase, *, oob_balance: bool = False) -> dict:
+    """Build what one purchase row shows; an open purchase keeps polling."""
+    context = {"purchase": purchase, "polling": purchase.status in OPEN_STATUSES}
+    if oob_balance:
+        # A row that just completed or failed updates the header balance in the same swap.
+        context.update(oob_balance=True, balance=ledger.balance(purchase.user_id))
+    return context
+
+
+def _purchases_context(page: Page, cursor: str | None) -> dict:
+    """Build what the purchase history partial shows."""
+    return {"rows": [_row_context(p) for p in page.items], "page": page, "cursor": cursor}
+
+
+def _transactions_context(page: Page, cursor: str | None) -> dict:
+    """Build what the transactions partial shows."""
+    return {"page": page, "cursor": cursor}
+
+
+@bp.get("/credits/history")
+@login_required
+def purchases():
+    """Show the caller's purchases, newest first, a page at a time."""
+    cursor = request.args.get("cursor")
+    context = _purchases_context(
+        purchase_page(current_user, request.args.get("limit"), cursor), cursor
+    )
+    if is_htmx():
+        return render_template("history/_purchases.html", **context)
+    return render_template("history/purchases.html", **context)
+
+
+@bp.get("/credits/history/<purchase_id>/row")
+@login_required
+def purchase_row(purchase_id: str):
+    """Return one purchase's history row; 204 while its status is what the page shows."""
+    if not is_htmx():
+        return redirect(url_for("checkout.status", purchase_id=purchase_id))
+    purchase = refresh_from_stripe(owned_purchase(current_user, purchase_id))
+    if request.args.get("seen") == purchase.status:
+        # Nothing new: no swap, so screen readers are not told the same thing again.
+        return "", 204
+    return render_template("history/_purchase_row.html", **_row_context(purchase, oob_balance=True))
+
+
+@bp.get("/credits/transactions")
+@login_required
+def transactions():
+    """Show the caller's ledger movements with the balance after each, newest first."""
+    cursor = request.args.get("cursor")
+    context = _transactions_context(
+        movement_page(current_user, request.args.get("limit"), cursor), cursor
+    )
+    if is_htmx():
+        return render_template("history/_transactions.html", **context)
+    return render_template("history/transactions.html", **context)
 
 
 @bp.get("/api/v1/billing/credits/balance")

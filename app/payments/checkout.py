@@ -129,9 +129,9 @@ def start_purchase(user: User, package_code: object) -> tuple[Purchase, bool]:
     """
     package = get_active_package(package_code)
     if not package.stripe_price_id:
+        log.error("pack %s has no Stripe Price: run `flask credits sync-stripe`", package.code)
         raise StripeUnavailable(
-            f"The {package.name} is not on sale through Stripe yet "
-            "(run `flask credits sync-stripe`)."
+            "This pack cannot be bought right now; nothing was charged. Try again later."
         )
     try:
         purchase, created = _claim_purchase(user, package)

@@ -1,0 +1,281 @@
+"""Browser tests: the app and its Stripe sandbox on a live server, driven by the system Chromium.
+
+pytest-playwright provides `page`, `context`, `new_context` and `browser`; this file points it
+at /usr/bin/chromium (`playwright install` cannot download here), serves a fresh app per test
+on 127.0.0.1, and fails any test whose pages log a console error or a CSP violation.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    BrowserType,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    expect,
+    sync_playwright,
+)
+from sqlalchemy import select
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from app.extensions import db
+from app.models import Purchase
+from tests.conftest import PASSWORD, SandboxDriver, dispose, make_user, sandbox_app_for
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+ARTIFACTS = ROOT / "test-results" / "browser"
+DOC_SCREENSHOTS = ROOT / "docs" / "screenshots"
+BUYER = "buyer@example.com"
+WAIT_MS = 15_000  # generous upper bound for htmx polls and webhook deliveries; never a sleep
+
+# Chromium reports CSP violations to the console; the init script below makes sure each one
+# is also logged as an error with its directive, even where Chromium's own message is terse.
+CSP_WATCH = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"}`);
+});
+"""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep a screenshot and a Playwright trace of every failing browser test."""
+    if config.option.screenshot == "off":
+        config.option.screenshot = "only-on-failure"
+    if config.option.tracing == "off":
+        config.option.tracing = "retain-on-failure"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark everything in this folder as a browser test (`-m "not browser"` skips them)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def chromium_executable() -> str:
+    """Return the system Chromium; skip without it, but fail under CI where nothing may skip."""
+    if CHROMIUM.exists():
+        return str(CHROMIUM)
+    message = f"{CHROMIUM} is missing: apt-get install -y chromium"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(
+    browser_type_launch_args: dict[str, Any], chromium_executable: str
+) -> dict[str, Any]:
+    return {
+        **browser_type_launch_args,
+        "executable_path": chromium_executable,
+        "args": CHROMIUM_ARGS,
+    }
+
+
+# pytest-playwright keeps Playwright (and the event loop its sync API runs in this thread)
+# alive for the whole session, which breaks any later test that calls asyncio.run(). These
+# overrides scope Playwright and the browser to this package: they stop after its last test.
+
+
+@pytest.fixture(scope="package")
+def playwright(_pw_api_request_contexts: Any) -> Iterator[Playwright]:
+    pw = sync_playwright().start()
+    if _pw_api_request_contexts:
+        _pw_api_request_contexts.instrument(pw)
+    yield pw
+    pw.stop()
+
+
+@pytest.fixture(scope="package")
+def browser_type(playwright: Playwright, browser_name: str) -> BrowserType:
+    return getattr(playwright, browser_name)
+
+
+@pytest.fixture(scope="package")
+def launch_browser(
+    browser_type_launch_args: dict[str, Any], browser_type: BrowserType
+) -> Callable[..., Browser]:
+    def launch(**kwargs: Any) -> Browser:
+        return browser_type.launch(**{**browser_type_launch_args, **kwargs})
+
+    return launch
+
+
+@pytest.fixture(scope="package")
+def browser(launch_browser: Callable[..., Browser]) -> Iterator[Browser]:
+    browser = launch_browser()
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="package")
+def browser_context_args() -> dict[str, Any]:
+    # A timezone far from UTC, so a time left in UTC by mistake shows up.
+    return {
+        "locale": "en-US",
+        "timezone_id": "America/New_York",
+        "viewport": {"width": 1280, "height": 860},
+    }
+
+
+@dataclass
+class ConsoleWatch:
+    """Collects console errors, page errors and CSP violations from every watched context."""
+
+    errors: list[str] = field(default_factory=list)
+    allowed: list[re.Pattern[str]] = field(default_factory=list)
+
+    def watch(self, context: BrowserContext) -> BrowserContext:
+        context.add_init_script(script=CSP_WATCH)
+        context.on("console", self._on_console)
+        context.on("weberror", lambda error: self.errors.append(f"page error: {error.error}"))
+        return context
+
+    def _on_console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            where = message.page.url if message.page else "?"
+            self.errors.append(f"console error on {where}: {message.text}")
+
+    def allow(self, pattern: str) -> None:
+        """Expect errors matching this pattern (a test that provokes a 429, say)."""
+        self.allowed.append(re.compile(pattern))
+
+    def unexpected(self) -> list[str]:
+        return [e for e in self.errors if not any(p.search(e) for p in self.allowed)]
+
+
+@pytest.fixture
+def console() -> Iterator[ConsoleWatch]:
+    watch = ConsoleWatch()
+    yield watch
+    assert watch.unexpected() == [], "the browser logged errors"
+
+
+@pytest.fixture
+def context(new_context: Callable[..., BrowserContext], console: ConsoleWatch) -> BrowserContext:
+    """A browser context whose console errors and CSP violations fail the test."""
+    return console.watch(new_context())
+
+
+class _Deferred:
+    """A WSGI app that is set after the server has bound its port."""
+
+    app: Flask | None = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
+        if self.app is None:
+            # Building the app probes APP_BASE_URL/healthz; "not yet" keeps it in-process.
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"starting"]
+        return self.app(environ, start_response)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        """Keep the test output free of one line per request."""
+
+
+@dataclass
+class Live:
+    """A running app: its base URL, the Flask app and a driver for its Stripe sandbox."""
+
+    url: str
+    app: Flask
+    sandbox: SandboxDriver
+
+    def login(self, page: Page, email: str = BUYER) -> None:
+        """Log in through the form, as a person would; lands on the buy page."""
+        page.goto(f"{self.url}/login")
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        expect(page).to_have_url(f"{self.url}/credits/purchase")
+
+    def purchases(self) -> list[Purchase]:
+        """Return every purchase, oldest first, read fresh from the database."""
+        with self.app.app_context():
+            rows = list(db.session.scalars(select(Purchase).order_by(Purchase.id)))
+            db.session.expunge_all()
+            return rows
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., Live]]:
+    """Start a live server on 127.0.0.1 for a fresh app on the sandbox, with a buyer."""
+    servers: list[tuple[Any, threading.Thread]] = []
+    apps: list[Flask] = []
+
+    def start(**overrides: Any) -> Live:
+        deferred = _Deferred()
+        server = make_server("127.0.0.1", 0, deferred, threaded=True, request_handler=_QuietHandler)
+        thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        url = f"http://127.0.0.1:{server.server_port}"
+        # The sandbox builds Checkout URLs from APP_BASE_URL when it mounts, so the port must
+        # be known first: bind, then build the app, then hand it to the running server.
+        settings = {"SANDBOX_DELIVERY_DELAY": 0, "SANDBOX_START_WORKER": True, **overrides}
+        home = tmp_path / f"app{len(apps)}"
+        home.mkdir()
+        app = sandbox_app_for(home, APP_BASE_URL=url, **settings)
+        apps.append(app)
+        with app.app_context():
+            make_user(BUYER)
+        deferred.app = app
+        return Live(url, app, SandboxDriver(app))
+
+    yield start
+    for server, thread in servers:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+    for app in apps:
+        app.extensions["stripe_sandbox"].close()
+        dispose(app)
+
+
+@pytest.fixture
+def live(serve: Callable[..., Live]) -> Live:
+    """The app with the sandbox delivering webhooks on its own, at once."""
+    return serve()
+
+
+@pytest.fixture
+def screenshot() -> Callable[[Page, str], Path]:
+    """Save a full-page screenshot as a test artifact (and for the docs when asked)."""
+
+    def take(page: Page, name: str) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        page.screenshot(path=path, full_page=True)
+        if os.environ.get("UPDATE_DOC_SCREENSHOTS") == "1":
+            DOC_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=DOC_SCREENSHOTS / f"{name}.png", full_page=True)
+        return path
+
+    return take
