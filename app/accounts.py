@@ -110,3 +110,23 @@ def user_for_token(token: str) -> User | None:
     if row is None or row.revoked_at is not None:
         return None
     return row.user
+
+
+def search_users(query: str, limit: int = 50) -> list[User]:
+    """Return users whose email contains the query, alphabetically."""
+    query = (query or "").strip().lower()
+    statement = select(User).order_by(User.email).limit(limit)
+    if query:
+        statement = statement.where(User.email.contains(query, autoescape=True))
+    return list(db.session.scalars(statement))
+
+
+def live_tokens(user: User) -> list[ApiToken]:
+    """Return a user's API tokens that are not revoked, newest first."""
+    return list(
+        db.session.scalars(
+            select(ApiToken)
+            .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+            .order_by(ApiToken.id.desc())
+        )
+    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
 from .extensions import db
 from .models import AuditLog
 
@@ -30,3 +32,15 @@ def record(
     )
     db.session.add(entry)
     return entry
+
+
+def trail(subject_type: str, subject_id: object, limit: int = 50) -> list[AuditLog]:
+    """Return the newest audit records about one subject."""
+    return list(
+        db.session.scalars(
+            select(AuditLog)
+            .where(AuditLog.subject_type == subject_type, AuditLog.subject_id == str(subject_id))
+            .order_by(AuditLog.id.desc())
+            .limit(limit)
+        )
+    )

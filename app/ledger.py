@@ -199,23 +199,28 @@ def adjust(
         raise ValidationFailed("a reason is required")
     with write_transaction():
         before = balance(user.id)
-        txn = post(
+        posted = post(
             key or f"adjustment:{user.id}:{uuid.uuid4().hex}",
             "adjustment",
             [Posting(user_account(user.id), amount), Posting(ADJUSTMENTS_ACCOUNT, -amount)],
             description=reason,
             actor=actor,
-        ).transaction
-        audit.record(
-            actor,
-            "credits.adjusted",
-            "user",
-            user.id,
-            before={"balance": before},
-            after={"balance": balance(user.id), "amount": amount, "transaction": txn.id},
-            note=reason,
         )
-    return txn
+        if posted.created:
+            audit.record(
+                actor,
+                "credits.adjusted",
+                "user",
+                user.id,
+                before={"balance": before},
+                after={
+                    "balance": balance(user.id),
+                    "amount": amount,
+                    "transaction": posted.transaction.id,
+                },
+                note=reason,
+            )
+    return posted.transaction
 
 
 def verify() -> list[str]:

@@ -2,19 +2,42 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request, stream_with_context
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_login import current_user
 
-from .. import ledger
+from .. import accounts, audit, ledger
 from ..auth.views import admin_required
-from ..errors import ValidationFailed
-from ..models import utcnow
+from ..errors import DomainError, NotFound, ValidationFailed
+from ..extensions import db
+from ..formatting import money
+from ..http import is_htmx
+from ..models import PAID_STATUSES, PurchaseStatus, User, utcnow
+from ..money import parse_amount
 from ..pagination import parse_limit
 from ..payments.refunds import refund_json, refund_purchase
 from ..payments.review import resolve_review, review_actions
-from ..purchases import PurchaseFilter, admin_purchases, find_purchase, purchase_json
-from ..reports import csv_rows
+from ..purchases import (
+    PurchaseFilter,
+    admin_purchases,
+    find_purchase,
+    purchase_json,
+    user_purchases,
+)
+from ..reports import csv_rows, daily_net, totals
 from ..timeline import purchase_timeline
+from .chart import daily_charts
+from .forms import RESOLUTION_LABELS, GrantForm, RefundForm, ResolveForm, TokenForm
 
 bp = Blueprint("admin", __name__)
 
@@ -98,3 +121,215 @@ def purchases_csv():
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="purchases-{stamp}.csv"'},
     )
+
+
+# -- pages ---------------------------------------------------------------------------------
+
+
+def _purchases_context(args) -> dict:
+    """Build the admin purchases panel: filtered page, totals and chart."""
+    filters = PurchaseFilter.from_args(args)
+    cursor = args.get("cursor") or None
+    page = admin_purchases(filters, parse_limit(args.get("limit")), cursor)
+    query = {k: v for k, v in args.items() if k in FILTER_KEYS + ("cursor",) and v}
+    return {
+        "filters": filters,
+        "query": query,
+        "query_without_cursor": _without(query, "cursor"),
+        "page": page,
+        "cursor": cursor,
+        "totals": totals(filters),
+        "charts": daily_charts(daily_net(filters)),
+        "statuses": list(PurchaseStatus),
+        "csv_url": url_for("admin.purchases_csv", **_without(query, "cursor")),
+    }
+
+
+FILTER_KEYS = ("status", "email", "created_from", "created_to")
+
+
+def _without(query: dict, *keys: str) -> dict:
+    return {k: v for k, v in query.items() if k not in keys}
+
+
+@bp.get("/admin/credits/purchases")
+@admin_required
+def purchases_page():
+    """List every purchase with filters, totals, a chart and CSV export."""
+    try:
+        context = _purchases_context(request.args)
+    except ValidationFailed as exc:
+        context = _purchases_context({})
+        context["filter_error"] = exc.message
+        context["query"] = {k: v for k, v in request.args.items() if k in FILTER_KEYS}
+    if is_htmx():
+        response = make_response(render_template("admin/_purchases_panel.html", **context))
+        # Push the view's address without the empty fields the form also sends.
+        response.headers["HX-Push-Url"] = url_for("admin.purchases_page", **context["query"])
+        return response
+    return render_template("admin/purchases.html", **context)
+
+
+def _detail_context(purchase, **extra) -> dict:
+    """Build the admin's purchase page."""
+    actions = review_actions(purchase)
+    resolve = extra.pop("resolve_form", None) or ResolveForm()
+    resolve.action.choices = [(a, RESOLUTION_LABELS[a]) for a in actions]
+    return {
+        "purchase": purchase,
+        "buyer_balance": ledger.balance(purchase.user_id),
+        "timeline": purchase_timeline(purchase),
+        "refund_form": extra.pop("refund_form", None) or RefundForm(formdata=None),
+        "resolve_form": resolve,
+        "review_actions": actions,
+        "refundable": purchase.status in PAID_STATUSES and bool(purchase.stripe_payment_intent_id),
+        "left_cents": purchase.amount_cents - purchase.refunded_cents,
+        **extra,
+    }
+
+
+@bp.get("/admin/credits/purchases/<purchase_id>")
+@admin_required
+def purchase_page(purchase_id: str):
+    """Show one purchase: buyer, balance, timeline, refund and review actions."""
+    return render_template("admin/purchase.html", **_detail_context(find_purchase(purchase_id)))
+
+
+def _refund_panel(purchase, status: int = 200, **extra):
+    context = _detail_context(purchase, **extra)
+    if is_htmx():
+        response = make_response(render_template("admin/_refund_panel.html", **context), status)
+        if status >= 400:
+            response.headers.update({"HX-Retarget": "#refund-panel", "HX-Reswap": "outerHTML"})
+        return response
+    return render_template("admin/purchase.html", **context), status
+
+
+@bp.post("/admin/credits/purchases/<purchase_id>/refund")
+@admin_required
+def refund_form(purchase_id: str):
+    """Refund in two steps: review the amount, then confirm it."""
+    purchase = find_purchase(purchase_id)
+    form = RefundForm()
+    if not form.validate():
+        return _refund_panel(purchase, 422, refund_form=form, refund_error="Check the amount.")
+    try:
+        amount = parse_amount(form.amount.data, purchase.currency) if form.amount.data else None
+        left = purchase.amount_cents - purchase.refunded_cents
+        if amount is not None and amount > left:
+            raise ValidationFailed(f"only {money(left, purchase.currency)} is left to refund")
+        if form.confirm.data != "yes":
+            return _refund_panel(
+                purchase, refund_form=form, confirm_cents=left if amount is None else amount
+            )
+        result = refund_purchase(purchase, current_user, amount, form.idempotency_key.data)
+    except DomainError as exc:
+        return _refund_panel(purchase, exc.status, refund_form=form, refund_error=exc.message)
+    db.session.refresh(purchase)
+    return _refund_panel(purchase, refund_done=result.request)
+
+
+@bp.post("/admin/credits/purchases/<purchase_id>/resolve")
+@admin_required
+def resolve_form(purchase_id: str):
+    """Resolve a purchase that needs review, with a note."""
+    purchase = find_purchase(purchase_id)
+    form = ResolveForm()
+    form.action.choices = [(a, RESOLUTION_LABELS[a]) for a in review_actions(purchase)]
+    if form.validate():
+        try:
+            resolve_review(purchase, current_user, form.action.data, form.note.data)
+        except DomainError as exc:
+            form.note.errors = [*form.note.errors, exc.message]
+        else:
+            flash("Resolved.")
+            return redirect(url_for("admin.purchase_page", purchase_id=purchase.public_id), 303)
+    context = _detail_context(purchase, resolve_form=form)
+    return render_template("admin/purchase.html", **context), 422
+
+
+@bp.get("/admin/users")
+@admin_required
+def users_page():
+    """Find users by email."""
+    query = request.args.get("q", "")
+    users = accounts.search_users(query)
+    balances = {u.id: ledger.balance(u.id) for u in users}
+    context = {"users": users, "balances": balances, "q": query}
+    if is_htmx():
+        return render_template("admin/_users.html", **context)
+    return render_template("admin/users.html", **context)
+
+
+def _user_context(user, **extra) -> dict:
+    return {
+        "user": user,
+        "balance": ledger.balance(user.id),
+        "purchases": user_purchases(user, 20, None).items,
+        "tokens": accounts.live_tokens(user),
+        "audit_trail": audit.trail("user", user.id),
+        "grant_form": extra.pop("grant_form", None) or GrantForm(formdata=None),
+        "token_form": extra.pop("token_form", None) or TokenForm(formdata=None),
+        **extra,
+    }
+
+
+def _get_user(user_id: int):
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("no such user")
+    return user
+
+
+@bp.get("/admin/users/<int:user_id>")
+@admin_required
+def user_page(user_id: int):
+    """Show a user's balance, purchases and API tokens, with adjustment forms."""
+    return render_template("admin/user.html", **_user_context(_get_user(user_id)))
+
+
+@bp.post("/admin/users/<int:user_id>/grant")
+@admin_required
+def grant_form(user_id: int):
+    """Grant or deduct credits with a required reason (audited)."""
+    user = _get_user(user_id)
+    form = GrantForm()
+    if form.validate():
+        try:
+            ledger.adjust(
+                user,
+                form.amount.data,
+                form.reason.data,
+                actor=f"user:{current_user.id}",
+                key=f"admin-adjustment:{user.id}:{form.idempotency_key.data}",
+            )
+        except DomainError as exc:
+            form.amount.errors = [*form.amount.errors, exc.message]
+        else:
+            flash(f"Adjusted {user.email} by {form.amount.data:+,} credits.")
+            return redirect(url_for("admin.user_page", user_id=user.id), 303)
+    return render_template("admin/user.html", **_user_context(user, grant_form=form)), 422
+
+
+@bp.post("/admin/users/<int:user_id>/tokens")
+@admin_required
+def create_token(user_id: int):
+    """Create an API token for a user and show it once."""
+    user = _get_user(user_id)
+    form = TokenForm()
+    if not form.validate():
+        return render_template("admin/user.html", **_user_context(user, token_form=form)), 422
+    token = accounts.issue_token(user, form.name.data or "admin", actor=f"user:{current_user.id}")
+    return render_template("admin/user.html", **_user_context(user, new_token=token))
+
+
+@bp.post("/admin/users/<int:user_id>/tokens/<int:token_id>/revoke")
+@admin_required
+def revoke_token(user_id: int, token_id: int):
+    """Revoke one of a user's API tokens."""
+    user = _get_user(user_id)
+    if not any(t.id == token_id for t in accounts.live_tokens(user)):
+        raise NotFound("no such token")
+    accounts.revoke_token(token_id, actor=f"user:{current_user.id}")
+    flash("Token revoked.")
+    return redirect(url_for("admin.user_page", user_id=user.id), 303)
