@@ -192,6 +192,20 @@ class Purchase(db.Model):
 
     user: Mapped[User] = relationship()
 
+    @classmethod
+    def of_package(cls, user_id: int, package: CreditPackage, **fields: Any) -> Purchase:
+        """Return a purchase that snapshots the pack's name, credits, price and currency."""
+        return cls(
+            user_id=user_id,
+            package_id=package.id,
+            package_code=package.code,
+            package_name=package.name,
+            credits=package.credits,
+            amount_cents=package.price_cents,
+            currency=package.currency,
+            **fields,
+        )
+
 
 class RefundRequest(db.Model):
     """An admin's refund, remembered by its idempotency key so a retry never refunds twice."""

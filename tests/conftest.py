@@ -218,14 +218,9 @@ def make_purchase(
 ) -> Purchase:
     """Write a purchase row as start_purchase would after Stripe answered."""
     package = db.session.scalar(select(CreditPackage).where(CreditPackage.code == code))
-    purchase = Purchase(
-        user_id=user.id,
-        package_id=package.id,
-        package_code=package.code,
-        package_name=package.name,
-        credits=package.credits,
-        amount_cents=package.price_cents,
-        currency=package.currency,
+    purchase = Purchase.of_package(
+        user.id,
+        package,
         status=status,
         stripe_checkout_session_id=session_id or f"cs_test_{uuid.uuid4().hex[:16]}",
     )

@@ -94,16 +94,7 @@ def _claim_purchase(user: User, package: CreditPackage) -> tuple[Purchase, bool]
                 return existing, False
             set_status(existing, PurchaseStatus.EXPIRED, "system", "session passed its expiry")
             session.flush()
-        purchase = Purchase(
-            user_id=user.id,
-            package_id=package.id,
-            package_code=package.code,
-            package_name=package.name,
-            credits=package.credits,
-            amount_cents=package.price_cents,
-            currency=package.currency,
-            status=PurchaseStatus.PENDING,
-        )
+        purchase = Purchase.of_package(user.id, package, status=PurchaseStatus.PENDING)
         session.add(purchase)
         session.flush()
         audit.record(
