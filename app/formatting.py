@@ -20,6 +20,15 @@ def money(cents: int, currency: str = "usd") -> str:
     return f"{sign}{symbol}{amount}" if symbol else f"{sign}{amount} {currency.upper()}"
 
 
+def decimal_amount(cents: int, currency: str) -> str:
+    """Format minor units as a plain decimal, e.g. 8500 -> 85.00."""
+    if currency.lower() in ZERO_DECIMAL:
+        return str(cents)
+    sign = "-" if cents < 0 else ""
+    cents = abs(cents)
+    return f"{sign}{cents // 100}.{cents % 100:02d}"
+
+
 def credits(value: int) -> str:
     """Format a credit count with thousands separators."""
     return f"{int(value):,}"
@@ -48,6 +57,7 @@ def utc(value: datetime | None, seconds: bool = False) -> str:
 def register(app: Flask) -> None:
     """Make the filters available to templates."""
     app.add_template_filter(money)
+    app.add_template_filter(decimal_amount)
     app.add_template_filter(credits)
     app.add_template_filter(signed_credits)
     app.add_template_filter(iso)

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import func, select
 
 from .extensions import db
-from .formatting import ZERO_DECIMAL, iso
+from .formatting import decimal_amount, iso
 from .models import PAID_STATUSES, Purchase, User, utcnow
 from .purchases import PurchaseFilter
 
@@ -102,15 +102,6 @@ def neutralise(value: object) -> str:
     """Keep a cell from being read as a spreadsheet formula."""
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
-
-
-def decimal_amount(cents: int, currency: str) -> str:
-    """Format minor units as a plain decimal, e.g. 8500 -> 85.00."""
-    if currency.lower() in ZERO_DECIMAL:
-        return str(cents)
-    sign = "-" if cents < 0 else ""
-    cents = abs(cents)
-    return f"{sign}{cents // 100}.{cents % 100:02d}"
 
 
 def csv_rows(filters: PurchaseFilter, batch: int = 1000) -> Iterator[str]:

@@ -10,9 +10,10 @@ import pytest
 
 from app import accounts
 from app.extensions import db
+from app.formatting import decimal_amount
 from app.models import Purchase, PurchaseStatus
 from app.purchases import PurchaseFilter
-from app.reports import csv_rows, daily_net, decimal_amount, neutralise, totals
+from app.reports import csv_rows, daily_net, neutralise, totals
 from tests.conftest import make_purchase, make_user
 
 
