@@ -77,7 +77,11 @@ def _notify(purchase: Purchase, kind: str, sequence: int, amount: int, reason: s
         detail = f"Because of a {cause} on this purchase, {amount:,} credits were taken back."
     else:
         headline = f"{amount:,} credits given back ({purchase.package_name})"
-        detail = f"The {cause} was resolved in your favour: {amount:,} credits were given back."
+        detail = (
+            f"The dispute was closed and the payment stands, so {amount:,} credits were given back."
+            if cause == "dispute"
+            else f"A refund did not go through, so {amount:,} credits were given back."
+        )
     detail += f" Your balance: {balance:,} credits."
     if balance < 0:
         detail += f" You owe {-balance:,} credits; your next purchase pays this first."
@@ -90,6 +94,7 @@ def settle(
     """Move credits so the purchase's take-backs match Stripe's numbers; caller holds the lock."""
     if purchase.status not in PAID_STATUSES:
         return "not_credited"
+    dispute_changed = dispute_status != purchase.dispute_status
     purchase.refunded_cents = min(max(refunded_cents, 0), purchase.amount_cents)
     purchase.dispute_status = dispute_status
     delta = target_taken_back(purchase, refunded_cents, dispute_status) - taken_back(purchase)
@@ -103,7 +108,9 @@ def settle(
             )
         )
         reason = (
-            f"dispute {dispute_status}" if dispute_status else f"{refunded_cents} cents refunded"
+            f"dispute {dispute_status}"
+            if dispute_changed and dispute_status
+            else f"{refunded_cents} cents refunded"
         )
         ledger.post(
             f"purchase:{purchase.public_id}:{kind}:{sequence}",
@@ -115,5 +122,14 @@ def settle(
         )
         outcome = f"{'taken_back' if delta > 0 else 'restored'}:{abs(delta)}"
         _notify(purchase, kind, sequence, abs(delta), reason)
+    elif dispute_changed and dispute_status == "lost":
+        outbox.enqueue_notice(
+            purchase,
+            "dispute:lost",
+            f"Dispute closed: the credits stay taken back ({purchase.package_name})",
+            "The bank decided the dispute about this purchase in your favour, so the credits "
+            f"taken back when it opened stay taken back. Your balance: "
+            f"{ledger.balance(purchase.user_id):,} credits.",
+        )
     set_status(purchase, money_status(purchase), actor)
     return outcome

@@ -304,3 +304,33 @@ def test_refund_and_dispute_outcomes_send_a_notice(sandbox_app, sandbox, admin):
     assert subjects[0].startswith("Receipt: 1,000 credits")
     assert subjects[1] == "1,000 credits taken back (Pro Pack)"
     assert len(subjects) == 2
+
+
+@pytest.mark.parametrize(
+    ("outcome", "last_subject"),
+    [
+        ("won", "1,000 credits given back (Pro Pack)"),
+        ("lost", "Dispute closed: the credits stay taken back (Pro Pack)"),
+    ],
+)
+def test_dispute_outcomes_send_a_notice(sandbox_app, sandbox, outcome, last_subject):
+    client = sandbox_app.test_client()
+    with sandbox_app.app_context():
+        buyer = {"Authorization": f"Bearer {accounts.issue_token(make_user())}"}
+    body = client.post(
+        "/api/v1/billing/credits/purchase", json={"package_code": "pro"}, headers=buyer
+    ).get_json()
+    _, session = sandbox.pay(body["session_id"])
+    sandbox.flush()
+    charge = sandbox.get(f"payment_intents/{session['payment_intent']}")["latest_charge"]
+    _, dispute = sandbox.helper(f"charges/{charge}/dispute")
+    sandbox.flush()
+    sandbox.helper(f"disputes/{dispute['id']}/close", outcome=outcome)
+    sandbox.flush()
+    sandbox.flush()
+    with sandbox_app.app_context():
+        subjects = [
+            m.subject for m in db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
+        ]
+    assert subjects[1] == "1,000 credits taken back (Pro Pack)"
+    assert subjects[2:] == [last_subject]
