@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app wsgi
 TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export TEST_DATABASE_URL
 
-.PHONY: run test lint format db clean
+.PHONY: run test lint format db clean bench bench-smoke
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,20 @@ format: $(VENV)/.installed-dev
 
 test: lint
 	$(BIN)/pytest
+	$(MAKE) bench-smoke
+
+# Benchmarks (benchmarks/README.md): ratios to a bare endpoint measured in the same run.
+# wrk comes from Debian, installed here when missing.
+WRK_INSTALL = command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk >/dev/null 2>&1 || \
+	{ apt-get update -qq && apt-get install -y -qq wrk; }
+
+bench: $(VENV)/.installed-run
+	@$(WRK_INSTALL)
+	$(BIN)/python -m benchmarks
+
+bench-smoke: $(VENV)/.installed-run
+	@$(WRK_INSTALL)
+	$(BIN)/python -m benchmarks --smoke
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Mapping
@@ -11,6 +12,7 @@ from typing import Any
 from flask import Flask, g, jsonify, request
 from flask_login import AnonymousUserMixin
 from sqlalchemy import text
+from werkzeug.local import LocalProxy
 
 from .config import load_config
 from .database import configure_engine
@@ -81,7 +83,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         from .ledger import balance
 
         if current_user.is_authenticated:
-            return {"header_balance": balance(current_user.id)}
+            # Read only if a template shows it (partials pass their own), and then once.
+            user_id = current_user.id
+            return {"header_balance": LocalProxy(functools.cache(lambda: balance(user_id)))}
         return {}
 
     @app.get("/healthz")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload
@@ -25,6 +25,15 @@ from .models import LedgerAccount, LedgerEntry, LedgerTransaction, User
 from .pagination import Page, paginate
 
 SALES_ACCOUNT = "system:stripe_sales"
+SALES_SHARDS = 8
+
+
+def sales_account(purchase_id: int) -> str:
+    """The sales account a purchase's grant and take-backs post against (one of a few shards,
+    so concurrent fulfilments do not all wait for one row lock)."""
+    return f"{SALES_ACCOUNT}:{purchase_id % SALES_SHARDS}"
+
+
 ADJUSTMENTS_ACCOUNT = "system:adjustments"
 SPEND_ACCOUNT = "system:spend"
 
@@ -43,6 +52,8 @@ class Posting:
 class Posted:
     transaction: LedgerTransaction
     created: bool  # False when the key was already used: an idempotent replay
+    # Each account's balance right after this transaction (only when it was created here).
+    balances: Mapping[str, int] = field(default_factory=dict)
 
 
 def user_account(user_id: int) -> str:
@@ -70,6 +81,20 @@ def ensure_account(code: str, user_id: int | None = None) -> int:
         .on_conflict_do_nothing(index_elements=["code"])
     )
     return db.session.scalar(select(LedgerAccount.id).where(LedgerAccount.code == code))
+
+
+def _account_ids(postings: Sequence[Posting]) -> dict[str, int]:
+    """Return the ids of the postings' accounts in one query, creating missing accounts."""
+    codes = {posting.account for posting in postings}
+    found = dict(
+        db.session.execute(
+            select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(codes))
+        ).all()
+    )
+    for code in codes - found.keys():
+        user_id = int(code.split(":", 1)[1]) if code.startswith("user:") else None
+        found[code] = ensure_account(code, user_id)
+    return found
 
 
 def _validate(kind: str, postings: Sequence[Posting]) -> None:
@@ -111,18 +136,9 @@ def post(
     """
     _validate(kind, postings)
     fp = fingerprint(kind, postings)
-    found = _existing(key, fp)
-    if found is not None:
-        return Posted(found, created=False)
-
-    account_ids = {}
-    for posting in postings:
-        user_id = (
-            int(posting.account.split(":", 1)[1]) if posting.account.startswith("user:") else None
-        )
-        account_ids[posting.account] = ensure_account(posting.account, user_id)
-
-    txn_id = db.session.scalar(
+    # Insert first: the key's unique index tells a replay from a new transaction, so the
+    # common case needs no look-up, and the inserted row comes back as the ORM object.
+    txn = db.session.scalar(
         dialect_insert(LedgerTransaction)
         .values(
             idempotency_key=key,
@@ -133,14 +149,22 @@ def post(
             actor=actor,
         )
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(LedgerTransaction.id)
+        .returning(LedgerTransaction)
     )
-    if txn_id is None:
-        # A concurrent writer committed the same key first.
+    if txn is None:
+        # The key was used before (or by a concurrent writer that committed first).
         return Posted(_existing(key, fp), created=False)
+    txn_id = txn.id
+    account_ids = _account_ids(postings)
 
-    # Lock accounts in id order so concurrent transactions cannot deadlock.
-    for posting in sorted(postings, key=lambda p: account_ids[p.account]):
+    balances: dict[str, int] = {}
+    # Lock accounts in one global order so concurrent transactions cannot deadlock: users'
+    # accounts first, then the system accounts that every purchase touches, by id. The busy
+    # system row is locked last, so its lock is held for as little of the transaction as
+    # possible (every other grant waits for it).
+    for posting in sorted(
+        postings, key=lambda p: (p.account.startswith("system:"), account_ids[p.account])
+    ):
         account_id = account_ids[posting.account]
         stmt = (
             update(LedgerAccount)
@@ -155,6 +179,7 @@ def post(
         balance_after = db.session.scalar(stmt)
         if balance_after is None:
             raise InsufficientCredits("not enough credits", needed=-posting.amount)
+        balances[posting.account] = balance_after
         db.session.add(
             LedgerEntry(
                 transaction_id=txn_id,
@@ -177,7 +202,7 @@ def post(
         note=description or None,
     )
     db.session.flush()
-    return Posted(db.session.get(LedgerTransaction, txn_id), created=True)
+    return Posted(txn, created=True, balances=balances)
 
 
 def balance(user_id: int) -> int:

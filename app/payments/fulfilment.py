@@ -14,11 +14,12 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from .. import audit, ledger, outbox
 from ..database import write_transaction
 from ..extensions import db
-from ..ledger import SALES_ACCOUNT, Posting, user_account
+from ..ledger import Posting, sales_account, user_account
 from ..models import (
     OPEN_STATUSES,
     UNPAID_END_STATUSES,
@@ -66,7 +67,10 @@ def _locked_purchase(session: Any) -> Purchase | None:
     """Find our purchase for a session and lock its row until commit."""
     session_id = _field(session, "id")
     purchase = db.session.scalar(
-        select(Purchase).where(Purchase.stripe_checkout_session_id == session_id).with_for_update()
+        select(Purchase)
+        .options(joinedload(Purchase.user, innerjoin=True))
+        .where(Purchase.stripe_checkout_session_id == session_id)
+        .with_for_update(of=Purchase)
     )
     if purchase is not None:
         return purchase
@@ -76,8 +80,9 @@ def _locked_purchase(session: Any) -> Purchase | None:
         return None
     purchase = db.session.scalar(
         select(Purchase)
+        .options(joinedload(Purchase.user, innerjoin=True))
         .where(Purchase.public_id == reference, Purchase.stripe_checkout_session_id.is_(None))
-        .with_for_update()
+        .with_for_update(of=Purchase)
     )
     if purchase is not None:
         purchase.stripe_checkout_session_id = session_id
@@ -105,13 +110,13 @@ def mismatch(purchase: Purchase, session: Any) -> str | None:
     return "; ".join(problems) or None
 
 
-def _grant(purchase: Purchase, actor: str) -> None:
-    ledger.post(
+def _grant(purchase: Purchase, actor: str) -> ledger.Posted:
+    return ledger.post(
         f"purchase:{purchase.public_id}:grant",
         "grant",
         [
             Posting(user_account(purchase.user_id), purchase.credits),
-            Posting(SALES_ACCOUNT, -purchase.credits),
+            Posting(sales_account(purchase.id), -purchase.credits),
         ],
         purchase_id=purchase.id,
         description=f"{purchase.package_name} ({purchase.credits} credits)",
@@ -121,9 +126,13 @@ def _grant(purchase: Purchase, actor: str) -> None:
 
 def credit_purchase(purchase: Purchase, actor: str, note: str | None = None) -> None:
     """Grant a purchase's credits, mark it completed and queue its one receipt."""
-    _grant(purchase, actor)
+    # The status change first and the grant last: the grant locks the sales account, which
+    # every fulfilment needs, so it should be held over as few statements as possible.
     set_status(purchase, PurchaseStatus.COMPLETED, actor, note)
-    outbox.enqueue_receipt(purchase, ledger.balance(purchase.user_id))
+    posted = _grant(purchase, actor)
+    account = user_account(purchase.user_id)
+    balance = posted.balances[account] if posted.created else ledger.balance(purchase.user_id)
+    outbox.enqueue_receipt(purchase, balance)
 
 
 def apply_session(session: Any, event_type: str | None, actor: str) -> tuple[str, Purchase | None]:
@@ -192,6 +201,10 @@ def refresh_from_stripe(purchase: Purchase) -> Purchase:
         return purchase
     interval = timedelta(seconds=current_app.config.get("STATUS_CHECK_SECONDS", 3))
     now = utcnow()
+    checked = purchase.last_checked_at
+    if checked is not None and checked > now - interval:
+        # Asked recently (by this or another poll): the row just read is as fresh as a claim.
+        return purchase
     with write_transaction():
         claimed = db.session.execute(
             update(Purchase)

@@ -8,7 +8,7 @@ from .. import audit, ledger
 from ..database import write_transaction
 from ..errors import ValidationFailed
 from ..extensions import db
-from ..ledger import SALES_ACCOUNT, Posting, user_account
+from ..ledger import Posting, sales_account, user_account
 from ..models import LedgerTransaction, Purchase, PurchaseStatus, User
 from ..purchases import set_status
 from .fulfilment import credit_purchase
@@ -67,7 +67,7 @@ def resolve_review(purchase: Purchase, admin: User, action: object, note: object
                     "take_back",
                     [
                         Posting(user_account(row.user_id), -remaining),
-                        Posting(SALES_ACCOUNT, remaining),
+                        Posting(sales_account(row.id), remaining),
                     ],
                     purchase_id=row.id,
                     description=f"{row.package_name}: not paid at Stripe",

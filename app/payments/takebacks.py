@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from .. import ledger, outbox
 from ..extensions import db
-from ..ledger import SALES_ACCOUNT, Posting, user_account
+from ..ledger import Posting, sales_account, user_account
 from ..models import (
     PAID_STATUSES,
     LedgerAccount,
@@ -115,7 +115,10 @@ def settle(
         ledger.post(
             f"purchase:{purchase.public_id}:{kind}:{sequence}",
             kind,
-            [Posting(user_account(purchase.user_id), -delta), Posting(SALES_ACCOUNT, delta)],
+            [
+                Posting(user_account(purchase.user_id), -delta),
+                Posting(sales_account(purchase.id), delta),
+            ],
             purchase_id=purchase.id,
             description=f"{purchase.package_name}: {reason}",
             actor=actor,

@@ -1,0 +1,7 @@
+"""`python -m benchmarks [--smoke]`: see benchmarks/README.md."""
+
+import sys
+
+from .run import main
+
+sys.exit(main())

@@ -1,0 +1,172 @@
+"""Profile the fulfilment and poll paths in-process: SQL statements per request and pyinstrument.
+
+    python -m benchmarks.profile [--requests 300] [--app-root PATH]
+
+Uses a fresh PostgreSQL database (BENCH_DATABASE_URL's server, dropped at the end) and the
+app's own test client, one request at a time, so the figures are per request and not
+blurred by concurrency. Writes results/profile/<path>.txt (pyinstrument text) and prints a
+table of statements, commits and milliseconds per request for each path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from .config import FULL, RESULTS, ROOT, USER_AGENT
+
+SHOW_ALL = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile")
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--app-root", default=str(ROOT))
+    parser.add_argument("--output", default=str(RESULTS / "profile"))
+    parser.add_argument("--show-all", action="store_true", help="keep library frames")
+    args = parser.parse_args(argv)
+    global SHOW_ALL
+    SHOW_ALL = args.show_all
+    app_root = Path(args.app_root).resolve()
+    sys.path.insert(0, str(app_root))
+
+    from pyinstrument import Profiler
+    from sqlalchemy import event
+
+    from . import run as bench
+    from .data import pending_purchases, prepare_schema
+    from .events import WEBHOOK_PATH, completed_session, event_body, session_template, sign_all
+
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    runner = bench.Run(FULL, app_root, None)
+    report = {}
+    try:
+        url = runner.new_database("profile")
+        prepare_schema(runner.app_env(url), app_root)
+        app = runner.in_process_app(url)
+        n = args.requests
+        purchases = pending_purchases(url, n, seed=31, checked=True)
+        pending = pending_purchases(url, 20, seed=32, checked=True)
+        template, _ = session_template()
+        bodies = [
+            event_body(
+                completed_session(
+                    template,
+                    session_id=p["session_id"],
+                    public_id=p["public_id"],
+                    amount_cents=p["amount_cents"],
+                    currency=p["currency"],
+                    customer=p["customer"],
+                )
+            )
+            for p in purchases
+        ]
+        from app.extensions import db
+
+        statements: Counter[str] = Counter()
+        with app.app_context():
+            engine = db.engine
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def count(conn, cursor, statement, parameters, context, executemany) -> None:
+            statements[statement.split()[0].upper()] += 1
+
+        @event.listens_for(engine, "commit")
+        def count_commit(conn) -> None:
+            statements["COMMIT"] += 1
+
+        client = app.test_client()
+        headers = {"User-Agent": USER_AGENT}
+
+        def measure(name: str, requests: list) -> None:
+            statements.clear()
+            profiler = Profiler(interval=0.0005)
+            times = []
+            profiler.start()
+            for send in requests:
+                started = time.perf_counter()
+                response = send()
+                times.append(time.perf_counter() - started)
+                if response.status_code >= 300:
+                    raise RuntimeError(f"{name}: {response.status_code} {response.data[:300]}")
+            profiler.stop()
+            (out / f"{name}.txt").write_text(
+                profiler.output_text(unicode=False, color=False, show_all=SHOW_ALL)
+            )
+            per = {k: round(v / len(requests), 2) for k, v in sorted(statements.items())}
+            report[name] = {
+                "requests": len(requests),
+                "ms_median": round(statistics.median(times) * 1000, 2),
+                "ms_mean": round(statistics.mean(times) * 1000, 2),
+                "statements_per_request": round(
+                    sum(v for k, v in statements.items() if k != "COMMIT") / len(requests), 2
+                ),
+                "by_kind": per,
+            }
+
+        signed = sign_all(bodies, runner.webhook_secret)
+
+        def webhook(signature: str, body: str):
+            return lambda: client.post(
+                WEBHOOK_PATH,
+                data=body,
+                headers={
+                    **headers,
+                    "Stripe-Signature": signature,
+                    "Content-Type": "application/json",
+                },
+            )
+
+        measure("fulfil", [webhook(s, b) for s, b in signed])
+        measure("replay", [webhook(s, b) for s, b in sign_all(bodies, runner.webhook_secret)])
+
+        cookies = {}
+        for p in purchases[:20] + pending:
+            cookies[p["user_id"]] = bench.session_cookie(app, p["user_id"])
+
+        def poll(p: dict, query: str = ""):
+            def send():
+                client.set_cookie("session", cookies[p["user_id"]], domain="localhost")
+                return client.get(
+                    f"/credits/purchase/{p['public_id']}/status{query}",
+                    headers={**headers, "HX-Request": "true"},
+                )
+
+            return send
+
+        polls = [poll(purchases[i % 20]) for i in range(n)]
+        measure("poll", polls)
+        measure("poll_pending", [poll(pending[i % 20], "?seen=pending") for i in range(n)])
+        from app.outbox import wait_for_background
+
+        wait_for_background()
+    finally:
+        runner.cleanup()
+    (out / "summary.json").write_text(json.dumps(report, indent=2) + "\n")
+    rows = [("path", "ms median", "statements", "commits", "by kind")]
+    for name, r in report.items():
+        by = ", ".join(f"{k} {v}" for k, v in r["by_kind"].items() if k != "COMMIT")
+        rows.append(
+            (
+                name,
+                f"{r['ms_median']}",
+                f"{r['statements_per_request']}",
+                f"{r['by_kind'].get('COMMIT', 0)}",
+                by,
+            )
+        )
+    widths = [max(len(str(row[i])) for row in rows) for i in range(5)]
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+    print(f"pyinstrument profiles in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
