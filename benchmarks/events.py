@@ -77,3 +77,20 @@ def sign_all(bodies: list[str], secret: str) -> list[tuple[str, str]]:
         (stripe.WebhookSignature.generate_signature_header(body, secret, now), body)
         for body in bodies
     ]
+
+
+def event_bodies(template: dict, purchases: list[dict]) -> list[str]:
+    """Return one completed-session event body per pending purchase."""
+    return [
+        event_body(
+            completed_session(
+                template,
+                session_id=p["session_id"],
+                public_id=p["public_id"],
+                amount_cents=p["amount_cents"],
+                currency=p["currency"],
+                customer=p["customer"],
+            )
+        )
+        for p in purchases
+    ]

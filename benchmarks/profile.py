@@ -40,7 +40,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from . import run as bench
     from .data import pending_purchases, prepare_schema
-    from .events import WEBHOOK_PATH, completed_session, event_body, session_template, sign_all
+    from .events import (
+        WEBHOOK_PATH,
+        event_bodies,
+        session_template,
+        sign_all,
+    )
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -54,19 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         purchases = pending_purchases(url, n, seed=31, checked=True)
         pending = pending_purchases(url, 20, seed=32, checked=True)
         template, _ = session_template()
-        bodies = [
-            event_body(
-                completed_session(
-                    template,
-                    session_id=p["session_id"],
-                    public_id=p["public_id"],
-                    amount_cents=p["amount_cents"],
-                    currency=p["currency"],
-                    customer=p["customer"],
-                )
-            )
-            for p in purchases
-        ]
+        bodies = event_bodies(template, purchases)
         from app.extensions import db
 
         statements: Counter[str] = Counter()

@@ -287,7 +287,12 @@ class Run:
 
     def postgres_phases(self) -> None:
         from .data import pending_purchases
-        from .events import WEBHOOK_PATH, completed_session, event_body, session_template, sign_all
+        from .events import (
+            WEBHOOK_PATH,
+            event_bodies,
+            session_template,
+            sign_all,
+        )
         from .load import get_paths, post_bodies
 
         mode = self.mode
@@ -304,19 +309,7 @@ class Run:
         purchases = pending_purchases(url, count, seed=11, checked=True)
         pending_polled = pending_purchases(url, mode.poll_users, seed=12, checked=True)
         self.check_ledger("load_pending", env, url)
-        bodies = [
-            event_body(
-                completed_session(
-                    template,
-                    session_id=p["session_id"],
-                    public_id=p["public_id"],
-                    amount_cents=p["amount_cents"],
-                    currency=p["currency"],
-                    customer=p["customer"],
-                )
-            )
-            for p in purchases
-        ]
+        bodies = event_bodies(template, purchases)
         self.results["info"]["event_bytes"] = len(bodies[0])
         signed = sign_all(bodies, self.webhook_secret)
         log(f"fulfil: {count:,} signed events for {count:,} pending purchases")
@@ -420,7 +413,13 @@ class Run:
 
     def sqlite_phase(self) -> None:
         from .data import pending_purchases
-        from .events import WEBHOOK_PATH, completed_session, event_body, session_template, sign_all
+        from .events import (
+            WEBHOOK_PATH,
+            completed_session,
+            event_body,
+            session_template,
+            sign_all,
+        )
         from .load import get_paths, post_bodies
 
         mode = self.mode

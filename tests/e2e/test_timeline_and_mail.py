@@ -56,17 +56,25 @@ def admin(sandbox_app):
         }
 
 
+def paid_pro(app, sandbox) -> tuple[dict, dict]:
+    """A new buyer buys Pro through the API and pays it in the sandbox; webhooks delivered."""
+    with app.app_context():
+        buyer = {"Authorization": f"Bearer {accounts.issue_token(make_user())}"}
+    body = (
+        app.test_client()
+        .post("/api/v1/billing/credits/purchase", json={"package_code": "pro"}, headers=buyer)
+        .get_json()
+    )
+    _, session = sandbox.pay(body["session_id"])
+    sandbox.flush()
+    return body, session
+
+
 def test_timeline_shows_every_step_of_a_paid_refunded_disputed_purchase(
     sandbox_app, sandbox, admin
 ):
     client = sandbox_app.test_client()
-    with sandbox_app.app_context():
-        buyer = {"Authorization": f"Bearer {accounts.issue_token(make_user())}"}
-    body = client.post(
-        "/api/v1/billing/credits/purchase", json={"package_code": "pro"}, headers=buyer
-    ).get_json()
-    _, session = sandbox.pay(body["session_id"])
-    sandbox.flush()
+    body, session = paid_pro(sandbox_app, sandbox)
     url = f"{ADMIN_API}/{body['purchase_id']}"
     refund = client.post(f"{url}/refund", json={"amount_cents": 1700}, headers=admin)
     assert refund.status_code == 201
@@ -286,13 +294,7 @@ def test_the_receipt_is_sent_in_the_background_after_commit(app, client, smtp):
 
 def test_refund_and_dispute_outcomes_send_a_notice(sandbox_app, sandbox, admin):
     client = sandbox_app.test_client()
-    with sandbox_app.app_context():
-        buyer = {"Authorization": f"Bearer {accounts.issue_token(make_user())}"}
-    body = client.post(
-        "/api/v1/billing/credits/purchase", json={"package_code": "pro"}, headers=buyer
-    ).get_json()
-    _, session = sandbox.pay(body["session_id"])
-    sandbox.flush()
+    body, session = paid_pro(sandbox_app, sandbox)
     client.post(
         f"{ADMIN_API}/{body['purchase_id']}/refund", json={"amount_cents": 8500}, headers=admin
     )
@@ -314,14 +316,7 @@ def test_refund_and_dispute_outcomes_send_a_notice(sandbox_app, sandbox, admin):
     ],
 )
 def test_dispute_outcomes_send_a_notice(sandbox_app, sandbox, outcome, last_subject):
-    client = sandbox_app.test_client()
-    with sandbox_app.app_context():
-        buyer = {"Authorization": f"Bearer {accounts.issue_token(make_user())}"}
-    body = client.post(
-        "/api/v1/billing/credits/purchase", json={"package_code": "pro"}, headers=buyer
-    ).get_json()
-    _, session = sandbox.pay(body["session_id"])
-    sandbox.flush()
+    _, session = paid_pro(sandbox_app, sandbox)
     charge = sandbox.get(f"payment_intents/{session['payment_intent']}")["latest_charge"]
     _, dispute = sandbox.helper(f"charges/{charge}/dispute")
     sandbox.flush()
