@@ -138,8 +138,6 @@ def _purchases_context(args) -> dict:
         "query_without_cursor": _without(query, "cursor"),
         "page": page,
         "cursor": cursor,
-        "totals": totals(filters),
-        "charts": daily_charts(daily_net(filters)),
         "statuses": list(PurchaseStatus),
         "csv_url": url_for("admin.purchases_csv", **_without(query, "cursor")),
     }
@@ -186,6 +184,20 @@ def _detail_context(purchase, **extra) -> dict:
         "left_cents": purchase.amount_cents - purchase.refunded_cents,
         **extra,
     }
+
+
+@bp.get("/admin/credits/purchases/summary")
+@admin_required
+def purchases_summary():
+    """Return the totals and the daily chart of the filtered purchases."""
+    filters = PurchaseFilter.from_args(request.args)
+    context = {
+        "totals": totals(filters),
+        "charts": daily_charts(daily_net(filters)),
+        "query": {k: v for k, v in request.args.items() if k in FILTER_KEYS and v},
+    }
+    template = "admin/_summary.html" if is_htmx() else "admin/summary.html"
+    return render_template(template, **context)
 
 
 @bp.get("/admin/credits/purchases/<purchase_id>")

@@ -16,6 +16,7 @@ ADMIN_PAGES = [
     ("get", "/admin/credits/purchases"),
     ("get", "/admin/credits/purchases?status=completed"),
     ("get", "/admin/credits/purchases.csv"),
+    ("get", "/admin/credits/purchases/summary"),
     ("get", "/admin/credits/purchases/{pid}"),
     ("post", "/admin/credits/purchases/{pid}/refund"),
     ("post", "/admin/credits/purchases/{pid}/resolve"),
@@ -67,11 +68,8 @@ def admin_client(client, people):
 
 def test_purchases_page_filters_and_partial(app, admin_client, people):
     page = admin_client.get("/admin/credits/purchases").get_data(as_text=True)
-    assert (
-        'id="admin-filters"' in page
-        and "Download CSV" in page
-        and "Net revenue, last 30 days" in page
-    )
+    assert 'id="admin-filters"' in page and "Download CSV" in page
+    assert 'hx-get="/admin/credits/purchases/summary"' in page  # totals load on their own
     assert people["pid"] in page
     partial = admin_client.get(
         "/admin/credits/purchases?status=failed", headers={"HX-Request": "true"}
@@ -81,6 +79,17 @@ def test_purchases_page_filters_and_partial(app, admin_client, people):
     assert "No purchases match" in text
     bad = admin_client.get("/admin/credits/purchases?created_from=nope").get_data(as_text=True)
     assert "created_from must be an ISO 8601 date" in bad
+
+
+def test_the_summary_adds_up_the_filtered_purchases(app, admin_client, people):
+    partial = admin_client.get(
+        "/admin/credits/purchases/summary?status=pending", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
+    assert partial.lstrip().startswith('<div id="admin-summary">')
+    assert "Net revenue, last 30 days" in partial and 'data-count="pending">1<' in partial
+    page = admin_client.get("/admin/credits/purchases/summary?status=failed").get_data(as_text=True)
+    assert "<h1>Totals</h1>" in page and 'data-count="pending"' not in page
+    assert admin_client.get("/admin/credits/purchases/summary?status=nope").status_code == 422
 
 
 def test_csv_link_keeps_the_filters(admin_client, people):
