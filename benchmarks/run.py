@@ -413,13 +413,7 @@ class Run:
 
     def sqlite_phase(self) -> None:
         from .data import pending_purchases
-        from .events import (
-            WEBHOOK_PATH,
-            completed_session,
-            event_body,
-            session_template,
-            sign_all,
-        )
+        from .events import WEBHOOK_PATH, event_bodies, session_template, sign_all
         from .load import get_paths, post_bodies
 
         mode = self.mode
@@ -430,21 +424,9 @@ class Run:
         app = self.app_for(url)
         template, _ = session_template()
 
-        def body(p: dict) -> str:
-            return event_body(
-                completed_session(
-                    template,
-                    session_id=p["session_id"],
-                    public_id=p["public_id"],
-                    amount_cents=p["amount_cents"],
-                    currency=p["currency"],
-                    customer=p["customer"],
-                )
-            )
-
         # The buyers who poll have a completed purchase: delivered one by one first.
         pollers = pending_purchases(url, mode.poll_users, seed=21, checked=True)
-        for signature, payload in sign_all([body(p) for p in pollers], self.webhook_secret):
+        for signature, payload in sign_all(event_bodies(template, pollers), self.webhook_secret):
             status, answer = post(server.base + WEBHOOK_PATH, payload, signature)
             if status != 200 or '"credited"' not in answer:
                 raise BenchFailure(f"sqlite: priming delivery answered {status} {answer}")
@@ -459,7 +441,7 @@ class Run:
         count = max(mode.min_events, int(bare * mode.seconds * mode.event_factor * 0.5))
         purchases = pending_purchases(url, count, seed=22, checked=True)
         self.check_ledger("sqlite_load", env, url)
-        signed = sign_all([body(p) for p in purchases], self.webhook_secret)
+        signed = sign_all(event_bodies(template, purchases), self.webhook_secret)
         half = max(1, mode.connections // 2)
         outcome: dict[str, Any] = {}
 

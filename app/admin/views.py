@@ -20,12 +20,11 @@ from .. import accounts, audit, ledger
 from ..auth.views import admin_required
 from ..errors import DomainError, NotFound, ValidationFailed
 from ..extensions import db
-from ..formatting import money
 from ..http import is_htmx
 from ..models import PAID_STATUSES, PurchaseStatus, User, utcnow
 from ..money import parse_amount
 from ..pagination import parse_limit
-from ..payments.refunds import refund_json, refund_purchase
+from ..payments.refunds import refund_amount, refund_json, refund_purchase
 from ..payments.review import resolve_review, review_actions
 from ..purchases import (
     PurchaseFilter,
@@ -227,13 +226,9 @@ def refund_form(purchase_id: str):
         return _refund_panel(purchase, 422, refund_form=form, refund_error="Check the amount.")
     try:
         amount = parse_amount(form.amount.data, purchase.currency) if form.amount.data else None
-        left = purchase.amount_cents - purchase.refunded_cents
-        if amount is not None and amount > left:
-            raise ValidationFailed(f"only {money(left, purchase.currency)} is left to refund")
         if form.confirm.data != "yes":
-            return _refund_panel(
-                purchase, refund_form=form, confirm_cents=left if amount is None else amount
-            )
+            confirm_cents = refund_amount(purchase, amount)
+            return _refund_panel(purchase, refund_form=form, confirm_cents=confirm_cents)
         result = refund_purchase(purchase, current_user, amount, form.idempotency_key.data)
     except DomainError as exc:
         return _refund_panel(purchase, exc.status, refund_form=form, refund_error=exc.message)

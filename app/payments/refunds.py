@@ -11,6 +11,7 @@ from .. import audit
 from ..database import dialect_insert, write_transaction
 from ..errors import LedgerConflict, ValidationFailed
 from ..extensions import db
+from ..formatting import money
 from ..models import PAID_STATUSES, Purchase, RefundRequest, User
 from .client import call_stripe, stripe_client
 
@@ -29,6 +30,21 @@ def _key(purchase: Purchase, idempotency_key: object) -> str:
     return f"credits-refund:{purchase.public_id}:{idempotency_key.strip()}"
 
 
+def refund_amount(purchase: Purchase, amount_cents: object = None) -> int:
+    """Check a refund of a purchase; return its amount (default: all that is left)."""
+    if purchase.status not in PAID_STATUSES or not purchase.stripe_payment_intent_id:
+        raise ValidationFailed("only a paid purchase can be refunded")
+    left = purchase.amount_cents - purchase.refunded_cents
+    amount = left if amount_cents is None else amount_cents
+    if type(amount) is not int or amount <= 0:
+        raise ValidationFailed("amount_cents must be a positive whole number of cents")
+    if amount > left:
+        raise ValidationFailed(
+            f"only {money(left, purchase.currency)} ({left} cents) is left to refund"
+        )
+    return amount
+
+
 def refund_purchase(
     purchase: Purchase, admin: User, amount_cents: object = None, idempotency_key: object = None
 ) -> RefundResult:
@@ -42,15 +58,7 @@ def refund_purchase(
             return RefundResult(existing, created=False)
         return RefundResult(_send(purchase, existing), created=False)
 
-    if purchase.status not in PAID_STATUSES or not purchase.stripe_payment_intent_id:
-        raise ValidationFailed("only a paid purchase can be refunded")
-    left = purchase.amount_cents - purchase.refunded_cents
-    amount = left if amount_cents is None else amount_cents
-    if type(amount) is not int or amount <= 0:
-        raise ValidationFailed("amount_cents must be a positive whole number of cents")
-    if amount > left:
-        raise ValidationFailed(f"only {left} cents are left to refund")
-
+    amount = refund_amount(purchase, amount_cents)
     with write_transaction() as session:
         row_id = session.scalar(
             dialect_insert(RefundRequest)
