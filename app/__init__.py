@@ -15,7 +15,7 @@ from sqlalchemy import text
 from werkzeug.local import LocalProxy
 
 from .config import load_config
-from .database import configure_engine
+from .database import configure_engine, engine_options
 from .extensions import csrf, db, limiter, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +48,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if sandbox.sandbox_wanted(app):
         sandbox.install(app)
 
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
+        app.config["SQLALCHEMY_DATABASE_URI"], app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
+    )
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)

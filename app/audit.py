@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
+from .database import run
 from .extensions import db
-from .models import AuditLog
+from .models import AuditLog, utcnow
+
+_INSERT = insert(AuditLog.__table__)
 
 
 def record(
@@ -19,19 +22,21 @@ def record(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
     note: str | None = None,
-) -> AuditLog:
-    """Add an audit record to the current transaction."""
-    entry = AuditLog(
-        actor=actor,
-        action=action,
-        subject_type=subject_type,
-        subject_id=str(subject_id),
-        before=before,
-        after=after,
-        note=note,
+) -> None:
+    """Write an audit record in the current transaction."""
+    run(
+        _INSERT,
+        {
+            "actor": actor,
+            "action": action,
+            "subject_type": subject_type,
+            "subject_id": str(subject_id),
+            "before": before,
+            "after": after,
+            "note": note,
+            "created_at": utcnow(),
+        },
     )
-    db.session.add(entry)
-    return entry
 
 
 def trail(subject_type: str, subject_id: object, limit: int = 50) -> list[AuditLog]:

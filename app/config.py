@@ -89,7 +89,9 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "REMEMBER_COOKIE_SECURE": production,
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT") or "10 per minute",
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": {
+            "pool_pre_ping": env.get("DATABASE_POOL_PRE_PING", "").lower() in ("1", "true", "yes")
+        },
         "STRIPE_API_BASE": env.get("STRIPE_API_BASE") or None,
         "STRIPE_TIMEOUT": float(env.get("STRIPE_TIMEOUT") or 20),
         "STRIPE_MAX_NETWORK_RETRIES": int(env.get("STRIPE_MAX_NETWORK_RETRIES") or 2),

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import DDL, Engine, event
+from sqlalchemy import DDL, CursorResult, Engine, Executable, Insert, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -51,10 +52,38 @@ def attach_append_only_guards(metadata) -> None:
                 event.listen(table, "after_create", ddl)
 
 
+def dialect_name() -> str:
+    return db.session.get_bind().dialect.name
+
+
 def dialect_insert(model):
     """Return an INSERT for the session's engine, which supports ON CONFLICT DO NOTHING."""
-    dialect = db.session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+    return (postgresql.insert if dialect_name() == "postgresql" else sqlite.insert)(model)
+
+
+def insert_ignoring(table: Table, *index_elements: str, dialect: str) -> Insert:
+    """Return `INSERT ... ON CONFLICT (index_elements) DO NOTHING` for a dialect, to build once."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
+
+
+def run(statement: Executable, params: Any = None) -> CursorResult:
+    """Execute a Core statement built once at import, with this call's parameters, on the
+    session's connection: the hot paths skip building statements and the ORM's work."""
+    return db.session.connection().execute(statement, params)
+
+
+def engine_options(uri: str, configured: dict) -> dict:
+    """Add the engine options the app relies on to the configured ones.
+
+    PostgreSQL connections run reads in autocommit: a read-only request sends its SELECTs
+    and nothing else (no BEGIN, no ROLLBACK; READ COMMITTED gives each statement its own
+    snapshot either way). Writes get a real transaction from write_transaction().
+    """
+    options = dict(configured)
+    if uri.startswith("postgresql"):
+        options.setdefault("isolation_level", "AUTOCOMMIT")
+    return options
 
 
 def configure_engine(engine: Engine) -> None:
@@ -80,23 +109,54 @@ def configure_engine(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _begin(options: dict[str, Any]) -> Session | None:
+    """Begin a transaction with these connection options on the session; None when a write
+    transaction is already running (the caller's block then joins it)."""
+    session = db.session()
+    if session.info.get("writing"):
+        return None
+    if session.in_transaction():
+        # End any read transaction so the new one starts (and takes its locks) afresh.
+        session.commit()
+    session.connection(execution_options=options)
+    return session
+
+
+@contextmanager
+def consistent_read() -> Iterator[Session]:
+    """Run a block of reads against one snapshot of the database (REPEATABLE READ on
+    PostgreSQL; SQLite's read transaction is one snapshot already)."""
+    snapshot = {"isolation_level": "REPEATABLE READ"} if dialect_name() == "postgresql" else {}
+    session = _begin(snapshot)
+    if session is None:
+        yield db.session()
+        return
+    try:
+        yield session
+    finally:
+        session.rollback()
+
+
+_WRITE_OPTIONS = {
+    "sqlite": {"sqlite_immediate": True},
+    "postgresql": {"isolation_level": "READ COMMITTED"},
+}
+
+
 @contextmanager
 def write_transaction() -> Iterator[Session]:
     """Run a block as one write transaction; commit on success, roll back on error.
 
     On SQLite the transaction starts with BEGIN IMMEDIATE, so two writers never
-    both read and then both write. Nested use joins the outer transaction.
+    both read and then both write; on PostgreSQL the autocommit connection becomes a
+    READ COMMITTED transaction until commit. Nested use joins the outer transaction.
     """
-    session = db.session()
-    if session.info.get("writing"):
-        yield session
+    session = _begin(_WRITE_OPTIONS[dialect_name()])
+    if session is None:
+        yield db.session()
         return
-    if session.in_transaction():
-        # End any read transaction so the write one takes its lock before reading.
-        session.commit()
     session.info["writing"] = True
     try:
-        session.connection(execution_options={"sqlite_immediate": True})
         yield session
         session.commit()
     except BaseException:

@@ -7,21 +7,29 @@ DELETE); each account keeps a cached balance updated in the same transaction.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, update
+from sqlalchemy import BigInteger, bindparam, func, insert, select, update
 from sqlalchemy.orm import joinedload
 
 from . import audit
-from .database import dialect_insert, write_transaction
+from .database import (
+    consistent_read,
+    dialect_insert,
+    dialect_name,
+    insert_ignoring,
+    run,
+    write_transaction,
+)
 from .errors import InsufficientCredits, LedgerConflict, ValidationFailed
 from .extensions import db
 from .formatting import iso
-from .models import LedgerAccount, LedgerEntry, LedgerTransaction, User
+from .models import LedgerAccount, LedgerEntry, LedgerTransaction, User, utcnow
 from .pagination import Page, paginate
 
 SALES_ACCOUNT = "system:stripe_sales"
@@ -50,10 +58,14 @@ class Posting:
 
 @dataclass(frozen=True)
 class Posted:
-    transaction: LedgerTransaction
+    transaction_id: int
     created: bool  # False when the key was already used: an idempotent replay
     # Each account's balance right after this transaction (only when it was created here).
     balances: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def transaction(self) -> LedgerTransaction:
+        return db.session.get(LedgerTransaction, self.transaction_id)
 
 
 def user_account(user_id: int) -> str:
@@ -83,20 +95,6 @@ def ensure_account(code: str, user_id: int | None = None) -> int:
     return db.session.scalar(select(LedgerAccount.id).where(LedgerAccount.code == code))
 
 
-def _account_ids(postings: Sequence[Posting]) -> dict[str, int]:
-    """Return the ids of the postings' accounts in one query, creating missing accounts."""
-    codes = {posting.account for posting in postings}
-    found = dict(
-        db.session.execute(
-            select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(codes))
-        ).all()
-    )
-    for code in codes - found.keys():
-        user_id = int(code.split(":", 1)[1]) if code.startswith("user:") else None
-        found[code] = ensure_account(code, user_id)
-    return found
-
-
 def _validate(kind: str, postings: Sequence[Posting]) -> None:
     if kind not in KINDS:
         raise ValidationFailed(f"unknown ledger transaction kind {kind!r}")
@@ -118,6 +116,37 @@ def _existing(key: str, fp: str) -> LedgerTransaction | None:
     return found
 
 
+_accounts = LedgerAccount.__table__
+_MOVE = (
+    update(_accounts)
+    .where(_accounts.c.code == bindparam("account"))
+    .values(balance=_accounts.c.balance + bindparam("amount", type_=BigInteger))
+    .returning(_accounts.c.id, _accounts.c.balance)
+)
+# A debit that needs funds: the row is only changed while the balance covers it.
+_MOVE_COVERED = _MOVE.where(_accounts.c.balance >= -bindparam("amount", type_=BigInteger))
+_INSERT_ENTRIES = insert(LedgerEntry.__table__)
+
+
+@functools.cache
+def _insert_transaction(dialect: str):
+    table = LedgerTransaction.__table__
+    return insert_ignoring(table, "idempotency_key", dialect=dialect).returning(table.c.id)
+
+
+def _needs_funds(posting: Posting, kind: str) -> bool:
+    user = posting.account.startswith("user:")
+    return posting.amount < 0 and user and kind not in OVERDRAFT_KINDS
+
+
+def _move(posting: Posting, kind: str) -> tuple[int, int] | None:
+    """Add a posting to its account's cached balance; return (account id, balance after),
+    or None when the account is missing or a debit that needs funds would overdraw it."""
+    statement = _MOVE_COVERED if _needs_funds(posting, kind) else _MOVE
+    row = run(statement, {"account": posting.account, "amount": posting.amount}).first()
+    return None if row is None else (row[0], row[1])
+
+
 def post(
     key: str,
     kind: str,
@@ -136,58 +165,50 @@ def post(
     """
     _validate(kind, postings)
     fp = fingerprint(kind, postings)
+    now = utcnow()
     # Insert first: the key's unique index tells a replay from a new transaction, so the
-    # common case needs no look-up, and the inserted row comes back as the ORM object.
-    txn = db.session.scalar(
-        dialect_insert(LedgerTransaction)
-        .values(
-            idempotency_key=key,
-            kind=kind,
-            fingerprint=fp,
-            purchase_id=purchase_id,
-            description=description,
-            actor=actor,
-        )
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(LedgerTransaction)
-    )
-    if txn is None:
+    # common case needs no look-up.
+    txn_id = run(
+        _insert_transaction(dialect_name()),
+        {
+            "idempotency_key": key,
+            "kind": kind,
+            "fingerprint": fp,
+            "purchase_id": purchase_id,
+            "description": description,
+            "actor": actor,
+            "created_at": now,
+        },
+    ).scalar()
+    if txn_id is None:
         # The key was used before (or by a concurrent writer that committed first).
-        return Posted(_existing(key, fp), created=False)
-    txn_id = txn.id
-    account_ids = _account_ids(postings)
+        return Posted(_existing(key, fp).id, created=False)
 
     balances: dict[str, int] = {}
+    entries = []
     # Lock accounts in one global order so concurrent transactions cannot deadlock: users'
-    # accounts first, then the system accounts that every purchase touches, by id. The busy
+    # accounts first, then the system accounts that every purchase touches, by code. The busy
     # system row is locked last, so its lock is held for as little of the transaction as
     # possible (every other grant waits for it).
-    for posting in sorted(
-        postings, key=lambda p: (p.account.startswith("system:"), account_ids[p.account])
-    ):
-        account_id = account_ids[posting.account]
-        stmt = (
-            update(LedgerAccount)
-            .where(LedgerAccount.id == account_id)
-            .values(balance=LedgerAccount.balance + posting.amount)
-            .returning(LedgerAccount.balance)
-            .execution_options(synchronize_session=False)
-        )
-        guarded = posting.account.startswith("user:") and kind not in OVERDRAFT_KINDS
-        if guarded and posting.amount < 0:
-            stmt = stmt.where(LedgerAccount.balance >= -posting.amount)
-        balance_after = db.session.scalar(stmt)
-        if balance_after is None:
+    for posting in sorted(postings, key=lambda p: (p.account.startswith("system:"), p.account)):
+        moved = _move(posting, kind)
+        if moved is None and not _needs_funds(posting, kind):
+            ensure_account(posting.account, _owner(posting.account))
+            moved = _move(posting, kind)
+        if moved is None:
             raise InsufficientCredits("not enough credits", needed=-posting.amount)
+        account_id, balance_after = moved
         balances[posting.account] = balance_after
-        db.session.add(
-            LedgerEntry(
-                transaction_id=txn_id,
-                account_id=account_id,
-                amount=posting.amount,
-                balance_after=balance_after,
-            )
+        entries.append(
+            {
+                "transaction_id": txn_id,
+                "account_id": account_id,
+                "amount": posting.amount,
+                "balance_after": balance_after,
+                "created_at": now,
+            }
         )
+    run(_INSERT_ENTRIES, entries)
     audit.record(
         actor,
         "ledger.posted",
@@ -201,8 +222,11 @@ def post(
         },
         note=description or None,
     )
-    db.session.flush()
-    return Posted(txn, created=True, balances=balances)
+    return Posted(txn_id, created=True, balances=balances)
+
+
+def _owner(code: str) -> int | None:
+    return int(code.split(":", 1)[1]) if code.startswith("user:") else None
 
 
 def balance(user_id: int) -> int:
@@ -241,7 +265,7 @@ def adjust(
                 after={
                     "balance": balance(user.id),
                     "amount": amount,
-                    "transaction": posted.transaction.id,
+                    "transaction": posted.transaction_id,
                 },
                 note=reason,
             )
@@ -250,7 +274,11 @@ def adjust(
 
 def verify() -> list[str]:
     """Check every ledger invariant and return one line per violation."""
-    session = db.session
+    with consistent_read() as session:
+        return _problems(session)
+
+
+def _problems(session) -> list[str]:
     problems: list[str] = []
 
     sums = (

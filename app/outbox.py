@@ -8,6 +8,7 @@ path) and is retried by `flask outbox deliver`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import smtplib
 import threading
@@ -15,10 +16,10 @@ from datetime import timedelta
 from email.message import EmailMessage
 
 from flask import Flask, current_app
-from sqlalchemy import event, select, update
+from sqlalchemy import Row, event, select, update
 from sqlalchemy.orm import Session
 
-from .database import dialect_insert, write_transaction
+from .database import dialect_name, insert_ignoring, run, write_transaction
 from .extensions import db
 from .formatting import credits, money
 from .models import OutboxMessage, Purchase, utcnow
@@ -28,21 +29,26 @@ LEASE = timedelta(minutes=2)
 MAX_BACKOFF = timedelta(hours=1)
 
 
+@functools.cache
+def _insert_message(dialect: str):
+    return insert_ignoring(OutboxMessage.__table__, "dedupe_key", dialect=dialect)
+
+
 def enqueue(dedupe_key: str, kind: str, to_email: str, subject: str, body: str) -> None:
     """Add a message to the outbox in the current transaction, once per dedupe key."""
-    db.session.execute(
-        dialect_insert(OutboxMessage)
-        .values(
-            dedupe_key=dedupe_key,
-            kind=kind,
-            to_email=to_email,
-            subject=subject,
-            body=body,
-            created_at=utcnow(),
-            next_attempt_at=utcnow(),
-            attempts=0,
-        )
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    now = utcnow()
+    run(
+        _insert_message(dialect_name()),
+        {
+            "dedupe_key": dedupe_key,
+            "kind": kind,
+            "to_email": to_email,
+            "subject": subject,
+            "body": body,
+            "created_at": now,
+            "next_attempt_at": now,
+            "attempts": 0,
+        },
     )
     db.session.info["outbox_pending"] = True
 
@@ -87,8 +93,9 @@ def enqueue_notice(purchase: Purchase, key: str, headline: str, detail: str) -> 
     )
 
 
-def send_email(message: OutboxMessage) -> None:
-    """Send one message over SMTP, or log it when no MAIL_SERVER is configured."""
+def send_email(message: Row) -> None:
+    """Send one claimed message (its dedupe_key, to_email, subject and body) over SMTP, or
+    log it when no MAIL_SERVER is configured."""
     config = current_app.config
     if not config.get("MAIL_SERVER"):
         if config["APP_ENV"] == "production":
@@ -109,60 +116,83 @@ def send_email(message: OutboxMessage) -> None:
         smtp.send_message(email)
 
 
-def _claim(message_id: int) -> OutboxMessage | None:
-    """Lease a message so only one sender attempts it at a time."""
+def _claim(limit: int) -> list[Row]:
+    """Lease up to `limit` due messages in one statement, so only one sender attempts each.
+
+    The lease conditions stand in the outer WHERE too: a concurrent claimer that waited on
+    a row lock re-checks them and skips what the other one took.
+    """
     now = utcnow()
-    with write_transaction() as session:
-        claimed = session.execute(
-            update(OutboxMessage)
-            .where(
-                OutboxMessage.id == message_id,
-                OutboxMessage.sent_at.is_(None),
-                (OutboxMessage.locked_until.is_(None)) | (OutboxMessage.locked_until < now),
+    messages = OutboxMessage.__table__
+    leasable = messages.c.sent_at.is_(None) & (
+        messages.c.locked_until.is_(None) | (messages.c.locked_until < now)
+    )
+    due = (
+        select(messages.c.id)
+        .where(leasable, messages.c.next_attempt_at <= now)
+        .order_by(messages.c.id)
+        .limit(limit)
+    )
+    with write_transaction():
+        return list(
+            run(
+                update(messages)
+                .where(messages.c.id.in_(due), leasable)
+                .values(locked_until=now + LEASE, attempts=messages.c.attempts + 1)
+                .returning(
+                    messages.c.id,
+                    messages.c.dedupe_key,
+                    messages.c.to_email,
+                    messages.c.subject,
+                    messages.c.body,
+                    messages.c.attempts,
+                )
             )
-            .values(locked_until=now + LEASE, attempts=OutboxMessage.attempts + 1)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-    return db.session.get(OutboxMessage, message_id) if claimed else None
+        )
 
 
-def _finish(message_id: int, error: Exception | None) -> None:
-    """Record a send: sent, or failed and due again after a growing backoff."""
-    with write_transaction() as session:
-        message = session.get(OutboxMessage, message_id)
-        message.locked_until = None
-        if error is None:
-            message.sent_at = utcnow()
-            return
-        backoff = min(timedelta(seconds=30) * 2 ** (message.attempts - 1), MAX_BACKOFF)
-        message.last_error = f"{type(error).__name__}: {error}"[:1000]
-        message.next_attempt_at = utcnow() + backoff
-    log.warning("email %s failed (attempt %d): %s", message.dedupe_key, message.attempts, error)
+def _finish(sent: list[int], failures: list[tuple[Row, Exception]]) -> None:
+    """Record a batch of sends: sent, or failed and due again after a growing backoff."""
+    messages = OutboxMessage.__table__
+    now = utcnow()
+    with write_transaction():
+        if sent:
+            run(
+                update(messages)
+                .where(messages.c.id.in_(sent))
+                .values(sent_at=now, locked_until=None)
+            )
+        for message, error in failures:
+            backoff = min(timedelta(seconds=30) * 2 ** (message.attempts - 1), MAX_BACKOFF)
+            run(
+                update(messages)
+                .where(messages.c.id == message.id)
+                .values(
+                    locked_until=None,
+                    last_error=f"{type(error).__name__}: {error}"[:1000],
+                    next_attempt_at=now + backoff,
+                )
+            )
+    for message, error in failures:
+        log.warning("email %s failed (attempt %d): %s", message.dedupe_key, message.attempts, error)
 
 
 def deliver_pending(limit: int = 100) -> tuple[int, int]:
-    """Send due messages; return (sent, failed). Failures are retried later with backoff."""
-    due = db.session.scalars(
-        select(OutboxMessage.id)
-        .where(OutboxMessage.sent_at.is_(None), OutboxMessage.next_attempt_at <= utcnow())
-        .order_by(OutboxMessage.id)
-        .limit(limit)
-    ).all()
-    db.session.commit()
-    sent = failed = 0
-    for message_id in due:
-        message = _claim(message_id)
-        if message is None:
-            continue
-        try:
-            send_email(message)
-        except Exception as exc:  # noqa: BLE001 - any mail failure is retried later
-            _finish(message_id, exc)
-            failed += 1
-        else:
-            _finish(message_id, None)
-            sent += 1
-    return sent, failed
+    """Send due messages, a batch at a time, until none is due; return (sent, failed).
+    Failures are retried later with backoff."""
+    total_sent = total_failed = 0
+    while batch := _claim(limit):
+        sent, failures = [], []
+        for message in batch:
+            try:
+                send_email(message)
+            except Exception as exc:  # noqa: BLE001 - any mail failure is retried later
+                failures.append((message, exc))
+            else:
+                sent.append(message.id)
+        _finish(sent, failures)
+        total_sent, total_failed = total_sent + len(sent), total_failed + len(failures)
+    return total_sent, total_failed
 
 
 _running = threading.Lock()

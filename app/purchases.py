@@ -6,27 +6,48 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from . import audit
+from .database import run
 from .errors import NotFound, ValidationFailed
 from .extensions import db
 from .formatting import iso
 from .models import Purchase, PurchaseStatus, User, utcnow
 from .pagination import Page, paginate
 
+_purchases = Purchase.__table__
+_UPDATE = update(_purchases).where(_purchases.c.id == bindparam("purchase_id"))
+
+
+def update_purchase(purchase: Purchase, **values: Any) -> None:
+    """Write columns of a loaded purchase with one UPDATE in the current transaction, and
+    keep the loaded object in step (nothing is left for the ORM to flush)."""
+    values.setdefault("updated_at", utcnow())
+    run(_UPDATE, {"purchase_id": purchase.id, **values})
+    for name, value in values.items():
+        set_committed_value(purchase, name, value)
+
 
 def set_status(
-    purchase: Purchase, new: PurchaseStatus, actor: str, note: str | None = None
+    purchase: Purchase,
+    new: PurchaseStatus,
+    actor: str,
+    note: str | None = None,
+    **columns: Any,
 ) -> bool:
-    """Change a purchase's status in the current transaction, audited; True if it changed."""
+    """Change a purchase's status (and any other columns given) in the current transaction,
+    audited; True if the status changed."""
     old = purchase.status
     if old == new:
+        if columns:
+            update_purchase(purchase, **columns)
         return False
-    purchase.status = new
     if new == PurchaseStatus.COMPLETED and purchase.completed_at is None:
-        purchase.completed_at = utcnow()
+        columns["completed_at"] = utcnow()
+    update_purchase(purchase, status=new, **columns)
     audit.record(
         actor,
         "purchase.status_changed",

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
+from .database import consistent_read
 from .extensions import db
 from .formatting import decimal_amount, iso
 from .models import PAID_STATUSES, Purchase, User, utcnow
@@ -119,27 +120,28 @@ def csv_rows(filters: PurchaseFilter, batch: int = 1000) -> Iterator[str]:
     yield flush()
     query = filters.apply(select(Purchase, User.email)).join(User, User.id == Purchase.user_id)
     query = query.order_by(Purchase.id.desc()).execution_options(yield_per=batch)
-    for n, (purchase, email) in enumerate(db.session.execute(query), start=1):
-        writer.writerow(
-            [
-                neutralise(v)
-                for v in (
-                    purchase.public_id,
-                    iso(purchase.created_at),
-                    iso(purchase.completed_at),
-                    purchase.status,
-                    email,
-                    purchase.package_code,
-                    purchase.package_name,
-                    purchase.credits,
-                    purchase.currency,
-                    purchase.amount_cents,
-                    decimal_amount(purchase.amount_cents, purchase.currency),
-                    purchase.refunded_cents,
-                    decimal_amount(purchase.refunded_cents, purchase.currency),
-                )
-            ]
-        )
-        if n % 100 == 0:
-            yield flush()
+    # One snapshot for the whole export (and the transaction a server-side cursor needs).
+    with consistent_read() as session:
+        for n, (purchase, email) in enumerate(session.execute(query), start=1):
+            writer.writerow([neutralise(v) for v in _csv_values(purchase, email)])
+            if n % 100 == 0:
+                yield flush()
     yield flush()
+
+
+def _csv_values(purchase: Purchase, email: str) -> tuple:
+    return (
+        purchase.public_id,
+        iso(purchase.created_at),
+        iso(purchase.completed_at),
+        purchase.status,
+        email,
+        purchase.package_code,
+        purchase.package_name,
+        purchase.credits,
+        purchase.currency,
+        purchase.amount_cents,
+        decimal_amount(purchase.amount_cents, purchase.currency),
+        purchase.refunded_cents,
+        decimal_amount(purchase.refunded_cents, purchase.currency),
+    )

@@ -51,8 +51,8 @@ def spend(user: User, amount: int, key: str, description: str) -> SpendResult:
             select(LedgerEntry.balance_after)
             .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
             .where(
-                LedgerEntry.transaction_id == posted.transaction.id,
+                LedgerEntry.transaction_id == posted.transaction_id,
                 LedgerAccount.code == user_account(user.id),
             )
         )
-    return SpendResult(posted.transaction.id, int(balance_after), posted.created)
+    return SpendResult(posted.transaction_id, int(balance_after), posted.created)

@@ -11,7 +11,6 @@ from ..extensions import limiter
 from ..http import htmx_redirect, is_htmx
 from ..models import OPEN_STATUSES, Purchase
 from ..payments import checkout
-from ..payments.fulfilment import refresh_from_stripe
 
 bp = Blueprint("checkout", __name__)
 
@@ -65,13 +64,15 @@ def purchase_form():
     return redirect(purchase.checkout_url, 303)
 
 
-def _status_context(purchase: Purchase, *, oob_balance: bool = False) -> dict:
+def _status_context(
+    purchase: Purchase, *, oob_balance: bool = False, balance: int | None = None
+) -> dict:
     """Build what the status partial shows; an open purchase keeps polling."""
     return {
         "purchase": purchase,
         "polling": purchase.status in OPEN_STATUSES,
         "oob_balance": oob_balance,
-        "balance": ledger.balance(purchase.user_id),
+        "balance": ledger.balance(purchase.user_id) if balance is None else balance,
     }
 
 
@@ -87,13 +88,16 @@ def success():
 @login_required
 def status(purchase_id: str):
     """Return the status partial (or page), asking Stripe while the purchase awaits payment."""
-    purchase = refresh_from_stripe(checkout.owned_purchase(current_user, purchase_id))
+    purchase, balance = checkout.purchase_status(current_user, purchase_id)
     if not is_htmx():
-        return render_template("checkout/success.html", **_status_context(purchase))
+        return render_template(
+            "checkout/success.html", **_status_context(purchase, balance=balance)
+        )
     if request.args.get("seen") == purchase.status:
         # Nothing new: no swap, so screen readers are not told the same thing again.
         return "", 204
-    return render_template("checkout/_status.html", **_status_context(purchase, oob_balance=True))
+    context = _status_context(purchase, oob_balance=True, balance=balance)
+    return render_template("checkout/_status.html", **context)
 
 
 @bp.get("/credits/purchase/cancel")

@@ -8,17 +8,26 @@ from datetime import UTC, datetime, timedelta
 
 import stripe
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit
+from .. import audit, ledger
 from ..database import write_transaction
 from ..errors import NotFound, StripeUnavailable
 from ..extensions import db
-from ..models import CreditPackage, Purchase, PurchaseStatus, User, utcnow
+from ..models import (
+    OPEN_STATUSES,
+    CreditPackage,
+    LedgerAccount,
+    Purchase,
+    PurchaseStatus,
+    User,
+    utcnow,
+)
 from ..packages import get_active_package
 from ..purchases import set_status
 from .client import call_stripe, stripe_client
+from .fulfilment import refresh_from_stripe
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +192,30 @@ def owned_purchase(user: User, public_id: object) -> Purchase:
     if purchase is None or purchase.user_id != user.id:
         raise NotFound("no such purchase")
     return purchase
+
+
+_OWNED_WITH_BALANCE = (
+    select(Purchase, LedgerAccount.balance)
+    .outerjoin(LedgerAccount, LedgerAccount.user_id == Purchase.user_id)
+    .where(Purchase.public_id == bindparam("public_id"))
+)
+
+
+def purchase_status(user: User, public_id: object) -> tuple[Purchase, int]:
+    """Return the user's purchase and balance, read together in one statement; while the
+    purchase awaits payment it is refreshed from Stripe (and the balance read again if that
+    completed it). Anyone else's purchase is NotFound."""
+    row = None
+    if isinstance(public_id, str):
+        row = db.session.execute(_OWNED_WITH_BALANCE, {"public_id": public_id}).first()
+    if row is None or row[0].user_id != user.id:
+        raise NotFound("no such purchase")
+    purchase, balance = row
+    if purchase.status in OPEN_STATUSES:
+        purchase = refresh_from_stripe(purchase)
+        if purchase.status not in OPEN_STATUSES:
+            balance = ledger.balance(user.id)
+    return purchase, int(balance or 0)
 
 
 def purchase_for_session(user: User, session_id: object) -> Purchase:

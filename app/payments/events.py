@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select
 
 from .. import audit
-from ..database import dialect_insert, write_transaction
+from ..database import dialect_name, insert_ignoring, run, write_transaction
 from ..extensions import db
 from ..models import Purchase, StripeEvent, utcnow
 from .client import call_stripe, stripe_client
@@ -97,52 +98,60 @@ HANDLERS: dict[str, Handler] = {
 HANDLED_TYPES = tuple(HANDLERS)
 
 
+_events = StripeEvent.__table__
+_RECORDED = select(_events.c.id).where(_events.c.event_id == bindparam("event_id"))
+
+
+@functools.cache
+def _insert_event(dialect: str):
+    return insert_ignoring(_events, "event_id", dialect=dialect).returning(_events.c.id)
+
+
 def _already_recorded(event_id: str) -> bool:
-    return (
-        db.session.scalar(select(StripeEvent.id).where(StripeEvent.event_id == event_id))
-        is not None
-    )
+    return run(_RECORDED, {"event_id": event_id}).first() is not None
 
 
-def _record(event: Mapping[str, Any]) -> int | None:
-    """Record a Stripe event id; None when it was already recorded (a redelivery)."""
-    obj = event["data"]["object"]
-    return db.session.scalar(
-        dialect_insert(StripeEvent)
-        .values(
-            event_id=event["id"],
-            type=event["type"],
-            livemode=bool(event.get("livemode")),
-            object_id=obj.get("id"),
-            received_at=utcnow(),
-            outcome="received",
-        )
-        .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(StripeEvent.id)
-    )
+def _record(event: Mapping[str, Any], outcome: str, purchase: Purchase | None) -> int | None:
+    """Record a handled Stripe event; None when it was already recorded (a redelivery)."""
+    now = utcnow()
+    return run(
+        _insert_event(dialect_name()),
+        {
+            "event_id": event["id"],
+            "type": event["type"],
+            "livemode": bool(event.get("livemode")),
+            "object_id": event["data"]["object"].get("id"),
+            "purchase_id": purchase.id if purchase is not None else None,
+            "received_at": now,
+            "processed_at": now,
+            "outcome": outcome,
+        },
+    ).scalar()
+
+
+class _Redelivered(Exception):
+    """A concurrent delivery of the same event committed first."""
 
 
 def handle_event(event: Mapping[str, Any]) -> str:
-    """Apply a verified Stripe event once; a redelivered event changes nothing."""
+    """Apply a verified Stripe event once; a redelivered event changes nothing.
+
+    The event's record is written last, in the same transaction as its effects: when a
+    concurrent delivery of the same event committed first, the unique event id refuses
+    the record and everything this delivery did is rolled back.
+    """
     if _already_recorded(event["id"]):
         return "duplicate"
     handler = HANDLERS.get(event["type"])
     state = _prepare(event) if handler else None
-    with write_transaction():
-        row_id = _record(event)
-        if row_id is None:
-            return "duplicate"
-        if handler is None:
-            outcome, purchase = "ignored", None
-        else:
-            outcome, purchase = handler(event["data"]["object"], event["type"], state)
-        db.session.execute(
-            update(StripeEvent)
-            .where(StripeEvent.id == row_id)
-            .values(
-                outcome=outcome,
-                processed_at=utcnow(),
-                purchase_id=purchase.id if purchase is not None else None,
-            )
-        )
+    try:
+        with write_transaction():
+            if handler is None:
+                outcome, purchase = "ignored", None
+            else:
+                outcome, purchase = handler(event["data"]["object"], event["type"], state)
+            if _record(event, outcome, purchase) is None:
+                raise _Redelivered
+    except _Redelivered:
+        return "duplicate"
     return outcome

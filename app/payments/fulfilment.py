@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import joinedload
 
 from .. import audit, ledger, outbox
@@ -27,7 +27,7 @@ from ..models import (
     PurchaseStatus,
     utcnow,
 )
-from ..purchases import set_status
+from ..purchases import set_status, update_purchase
 from .client import call_stripe, stripe_client
 
 log = logging.getLogger(__name__)
@@ -63,29 +63,28 @@ def session_outcome(session: Any, event_type: str | None = None) -> str:
     return OPEN
 
 
+_LOCK = (
+    select(Purchase).options(joinedload(Purchase.user, innerjoin=True)).with_for_update(of=Purchase)
+)
+_LOCK_BY_SESSION = _LOCK.where(Purchase.stripe_checkout_session_id == bindparam("session_id"))
+_LOCK_UNLINKED = _LOCK.where(
+    Purchase.public_id == bindparam("reference"), Purchase.stripe_checkout_session_id.is_(None)
+)
+
+
 def _locked_purchase(session: Any) -> Purchase | None:
     """Find our purchase for a session and lock its row until commit."""
     session_id = _field(session, "id")
-    purchase = db.session.scalar(
-        select(Purchase)
-        .options(joinedload(Purchase.user, innerjoin=True))
-        .where(Purchase.stripe_checkout_session_id == session_id)
-        .with_for_update(of=Purchase)
-    )
+    purchase = db.session.scalar(_LOCK_BY_SESSION, {"session_id": session_id})
     if purchase is not None:
         return purchase
     # Our row exists before its session: link a session we created but never stored.
     reference = _field(session, "client_reference_id")
     if not reference:
         return None
-    purchase = db.session.scalar(
-        select(Purchase)
-        .options(joinedload(Purchase.user, innerjoin=True))
-        .where(Purchase.public_id == reference, Purchase.stripe_checkout_session_id.is_(None))
-        .with_for_update(of=Purchase)
-    )
+    purchase = db.session.scalar(_LOCK_UNLINKED, {"reference": reference})
     if purchase is not None:
-        purchase.stripe_checkout_session_id = session_id
+        update_purchase(purchase, stripe_checkout_session_id=session_id)
     return purchase
 
 
@@ -124,11 +123,13 @@ def _grant(purchase: Purchase, actor: str) -> ledger.Posted:
     )
 
 
-def credit_purchase(purchase: Purchase, actor: str, note: str | None = None) -> None:
+def credit_purchase(
+    purchase: Purchase, actor: str, note: str | None = None, **columns: Any
+) -> None:
     """Grant a purchase's credits, mark it completed and queue its one receipt."""
     # The status change first and the grant last: the grant locks the sales account, which
     # every fulfilment needs, so it should be held over as few statements as possible.
-    set_status(purchase, PurchaseStatus.COMPLETED, actor, note)
+    set_status(purchase, PurchaseStatus.COMPLETED, actor, note, **columns)
     posted = _grant(purchase, actor)
     account = user_account(purchase.user_id)
     balance = posted.balances[account] if posted.created else ledger.balance(purchase.user_id)
@@ -153,36 +154,48 @@ def apply_session(session: Any, event_type: str | None, actor: str) -> tuple[str
         )
         audit.record(actor, "purchase.mismatch", "purchase", purchase.public_id, note=problem)
         if purchase.status in OPEN_STATUSES + UNPAID_END_STATUSES:
-            purchase.review_reason = problem
-            set_status(purchase, PurchaseStatus.NEEDS_REVIEW, actor, "payment does not match")
+            set_status(
+                purchase,
+                PurchaseStatus.NEEDS_REVIEW,
+                actor,
+                "payment does not match",
+                review_reason=problem,
+            )
         return "mismatch", purchase
 
+    # Columns to store with whatever this session changes (one UPDATE of the row).
+    columns = {}
     payment_intent = _object_id(_field(session, "payment_intent"))
     if payment_intent and not purchase.stripe_payment_intent_id:
-        purchase.stripe_payment_intent_id = payment_intent
+        columns["stripe_payment_intent_id"] = payment_intent
 
     outcome = session_outcome(session, event_type)
     status = purchase.status
+    result = "no_change"
     if outcome == PAID:
         if status == PurchaseStatus.NEEDS_REVIEW:
-            return "needs_review", purchase
-        if status in OPEN_STATUSES + UNPAID_END_STATUSES:
+            result = "needs_review"
+        elif status in OPEN_STATUSES + UNPAID_END_STATUSES:
             late = status in UNPAID_END_STATUSES
-            credit_purchase(purchase, actor, f"paid after {status}" if late else None)
+            credit_purchase(purchase, actor, f"paid after {status}" if late else None, **columns)
             return "credited", purchase
-        return "already_credited", purchase
-    if outcome == UNPAID and status == PurchaseStatus.PENDING:
-        set_status(
-            purchase, PurchaseStatus.PROCESSING, actor, "completed, payment not yet received"
-        )
+        else:
+            result = "already_credited"
+    elif outcome == UNPAID and status == PurchaseStatus.PENDING:
+        note = "completed, payment not yet received"
+        set_status(purchase, PurchaseStatus.PROCESSING, actor, note, **columns)
         return "processing", purchase
-    if outcome == FAILED and status in OPEN_STATUSES:
-        set_status(purchase, PurchaseStatus.FAILED, actor, "the delayed payment failed")
+    elif outcome == FAILED and status in OPEN_STATUSES:
+        note = "the delayed payment failed"
+        set_status(purchase, PurchaseStatus.FAILED, actor, note, **columns)
         return "failed", purchase
-    if outcome == EXPIRED and status == PurchaseStatus.PENDING:
-        set_status(purchase, PurchaseStatus.EXPIRED, actor, "the Checkout Session expired")
+    elif outcome == EXPIRED and status == PurchaseStatus.PENDING:
+        note = "the Checkout Session expired"
+        set_status(purchase, PurchaseStatus.EXPIRED, actor, note, **columns)
         return "expired", purchase
-    return "no_change", purchase
+    if columns:
+        update_purchase(purchase, **columns)
+    return result, purchase
 
 
 def fulfil_checkout(session: Any, *, source: str, event_type: str | None = None) -> str:

@@ -329,3 +329,35 @@ def test_dispute_outcomes_send_a_notice(sandbox_app, sandbox, outcome, last_subj
         ]
     assert subjects[1] == "1,000 credits taken back (Pro Pack)"
     assert subjects[2:] == [last_subject]
+
+
+def test_due_messages_are_sent_in_batches_and_a_failure_holds_back_only_itself(app, monkeypatch):
+    from app import outbox
+    from app.database import write_transaction
+
+    sent_to = []
+
+    def send(message):
+        if message.to_email == "broken@example.com":
+            raise OSError("mailbox unavailable")
+        sent_to.append(message.to_email)
+
+    monkeypatch.setattr(outbox, "send_email", send)
+    with app.app_context():
+        with write_transaction():
+            for n, email in enumerate(["a@example.com", "broken@example.com", "b@example.com"]):
+                outbox.enqueue(f"test:{n}", "notice", email, "Hello", "Body")
+            outbox.enqueue("test:0", "notice", "a@example.com", "Hello", "Body")  # once per key
+        assert deliver_pending(limit=2) == (2, 1)  # two batches: a + broken, then b
+        assert sent_to == ["a@example.com", "b@example.com"]
+        broken = db.session.scalar(
+            select(OutboxMessage).where(OutboxMessage.to_email == "broken@example.com")
+        )
+        assert broken.sent_at is None and broken.attempts == 1 and broken.locked_until is None
+        assert "mailbox unavailable" in broken.last_error
+        assert broken.next_attempt_at > broken.created_at  # backed off, not due again yet
+        sent = db.session.scalars(select(OutboxMessage).where(OutboxMessage.sent_at.is_not(None)))
+        assert sorted(m.to_email for m in sent) == ["a@example.com", "b@example.com"]
+        db.session.commit()
+        assert deliver_pending() == (0, 0)
+        assert sent_to == ["a@example.com", "b@example.com"]

@@ -87,6 +87,28 @@ def test_spend_needs_funds_but_take_back_may_overdraw(ctx):
     assert ledger.verify() == []
 
 
+def test_accounts_are_created_on_first_credit_but_never_by_a_debit_that_needs_funds(ctx):
+    with pytest.raises(InsufficientCredits), write_transaction():
+        ledger.post("s", "spend", [Posting("user:999", -1), Posting(SPEND_ACCOUNT, 1)])
+    codes = set(db.session.scalars(select(LedgerAccount.code)))
+    assert "user:999" not in codes and SPEND_ACCOUNT not in codes
+    with write_transaction():
+        posted = ledger.post(
+            "a", "adjustment", [Posting("system:new", -5), Posting(ADJUSTMENTS_ACCOUNT, 5)]
+        )
+    assert posted.created and posted.balances == {"system:new": -5, ADJUSTMENTS_ACCOUNT: 5}
+    assert posted.transaction.idempotency_key == "a"
+    assert ledger.verify() == []
+
+
+def test_postgresql_reads_autocommit_and_writes_run_in_a_transaction():
+    from app.database import engine_options
+
+    options = engine_options("postgresql+psycopg://db/credits", {"pool_pre_ping": False})
+    assert options == {"pool_pre_ping": False, "isolation_level": "AUTOCOMMIT"}
+    assert engine_options("sqlite:///x.sqlite3", {}) == {}
+
+
 def test_adjust_is_audited_and_may_go_negative(ctx):
     from app.models import AuditLog
 
