@@ -55,6 +55,7 @@ class Mode:
     seconds: int  # one load phase (fulfil, replay, poll, sqlite)
     flat_seconds: int  # one flat measurement
     flat_order: tuple[str, ...]  # small/large, alternated so drift in the machine cancels out
+    flat_rounds: int  # rounds of flat_order per read; the cost ratio is their median
     max_requests: int  # per wrk thread: a bound on every load besides its duration
     event_factor: float  # signed events prepared = bare rps x seconds x this (never run out)
     min_events: int
@@ -72,8 +73,9 @@ FULL = Mode(
     threads=2,
     connections=16,
     seconds=10,
-    flat_seconds=4,
+    flat_seconds=2,
     flat_order=("small", "large", "large", "small"),
+    flat_rounds=3,
     max_requests=200_000,
     event_factor=0.7,
     min_events=2_000,
@@ -93,6 +95,7 @@ SMOKE = Mode(
     seconds=2,
     flat_seconds=1,
     flat_order=("small", "large"),
+    flat_rounds=1,
     max_requests=20_000,
     event_factor=0.7,
     min_events=300,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -29,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app-root", default=str(ROOT))
     parser.add_argument("--output", default=str(RESULTS / "profile"))
     parser.add_argument("--show-all", action="store_true", help="keep library frames")
+    parser.add_argument(
+        "--no-profiler", action="store_true", help="time the requests without pyinstrument"
+    )
     args = parser.parse_args(argv)
     global SHOW_ALL
     SHOW_ALL = args.show_all
@@ -66,9 +70,21 @@ def main(argv: list[str] | None = None) -> int:
         with app.app_context():
             engine = db.engine
 
+        sql_seconds = [0.0]
+        sql_detail: dict[str, float] = {}
+
         @event.listens_for(engine, "before_cursor_execute")
         def count(conn, cursor, statement, parameters, context, executemany) -> None:
             statements[statement.split()[0].upper()] += 1
+            conn.info["bench_started"] = time.perf_counter()
+
+        @event.listens_for(engine, "after_cursor_execute")
+        def timed(conn, cursor, statement, parameters, context, executemany) -> None:
+            took = time.perf_counter() - conn.info.pop("bench_started")
+            sql_seconds[0] += took
+            if os.environ.get("BENCH_SQL_DETAIL"):
+                key = " ".join(statement.split()[:4])[:60]
+                sql_detail[key] = sql_detail.get(key, 0.0) + took
 
         @event.listens_for(engine, "commit")
         def count_commit(conn) -> None:
@@ -79,24 +95,34 @@ def main(argv: list[str] | None = None) -> int:
 
         def measure(name: str, requests: list) -> None:
             statements.clear()
-            profiler = Profiler(interval=0.0005)
+            sql_seconds[0] = 0.0
+            profiler = None if args.no_profiler else Profiler(interval=0.0005)
             times = []
-            profiler.start()
+            cpu_started = time.thread_time()
+            if profiler:
+                profiler.start()
             for send in requests:
                 started = time.perf_counter()
                 response = send()
                 times.append(time.perf_counter() - started)
                 if response.status_code >= 300:
                     raise RuntimeError(f"{name}: {response.status_code} {response.data[:300]}")
-            profiler.stop()
-            (out / f"{name}.txt").write_text(
-                profiler.output_text(unicode=False, color=False, show_all=SHOW_ALL)
-            )
+            cpu = time.thread_time() - cpu_started
+            if profiler:
+                profiler.stop()
+                (out / f"{name}.txt").write_text(
+                    profiler.output_text(unicode=False, color=False, show_all=SHOW_ALL)
+                )
+            for key, took in sorted(sql_detail.items(), key=lambda kv: -kv[1]):
+                print(f"  {name}: {took / len(requests) * 1000:7.3f} ms  {key}")
+            sql_detail.clear()
             per = {k: round(v / len(requests), 2) for k, v in sorted(statements.items())}
             report[name] = {
                 "requests": len(requests),
                 "ms_median": round(statistics.median(times) * 1000, 2),
                 "ms_mean": round(statistics.mean(times) * 1000, 2),
+                "cpu_ms_mean": round(cpu / len(requests) * 1000, 2),
+                "sql_ms_mean": round(sql_seconds[0] / len(requests) * 1000, 2),
                 "statements_per_request": round(
                     sum(v for k, v in statements.items() if k != "COMMIT") / len(requests), 2
                 ),
@@ -118,6 +144,27 @@ def main(argv: list[str] | None = None) -> int:
 
         measure("fulfil", [webhook(s, b) for s, b in signed])
         measure("replay", [webhook(s, b) for s, b in sign_all(bodies, runner.webhook_secret)])
+
+        # The same fulfilment through the minimal Core handler (reference_app.py).
+        os.environ.update(DATABASE_URL=url, STRIPE_WEBHOOK_SECRET=runner.webhook_secret)
+        from .reference_app import app as reference
+        from .reference_app import engine as reference_engine
+
+        event.listen(reference_engine, "before_cursor_execute", count)
+        event.listen(reference_engine, "after_cursor_execute", timed)
+        event.listen(reference_engine, "commit", count_commit)
+        others = pending_purchases(url, n, seed=33, checked=True)
+        reference_client = reference.test_client()
+
+        def reference_webhook(signature: str, body: str):
+            return lambda: reference_client.post(
+                WEBHOOK_PATH,
+                data=body,
+                headers={**headers, "Stripe-Signature": signature},
+            )
+
+        signed = sign_all(event_bodies(template, others), runner.webhook_secret)
+        measure("reference_fulfil", [reference_webhook(s, b) for s, b in signed])
 
         cookies = {}
         for p in purchases[:20] + pending:
@@ -142,19 +189,21 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         runner.cleanup()
     (out / "summary.json").write_text(json.dumps(report, indent=2) + "\n")
-    rows = [("path", "ms median", "statements", "commits", "by kind")]
+    rows = [("path", "ms median", "cpu ms", "sql ms", "statements", "commits", "by kind")]
     for name, r in report.items():
         by = ", ".join(f"{k} {v}" for k, v in r["by_kind"].items() if k != "COMMIT")
         rows.append(
             (
                 name,
                 f"{r['ms_median']}",
+                f"{r['cpu_ms_mean']}",
+                f"{r['sql_ms_mean']}",
                 f"{r['statements_per_request']}",
                 f"{r['by_kind'].get('COMMIT', 0)}",
                 by,
             )
         )
-    widths = [max(len(str(row[i])) for row in rows) for i in range(5)]
+    widths = [max(len(str(row[i])) for row in rows) for i in range(7)]
     for row in rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
     print(f"pyinstrument profiles in {out}")
