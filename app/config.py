@@ -107,6 +107,7 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "MAIL_USE_TLS": (env.get("MAIL_USE_TLS") or "").lower() in ("1", "true", "yes"),
         "MAIL_FROM": env.get("MAIL_FROM") or "Credits <no-reply@credits.invalid>",
         "MAIL_BACKGROUND": True,
+        "MAIL_BATCH_SECONDS": float(env.get("MAIL_BATCH_SECONDS") or 0.5),
         **{
             key: _number(value)
             for key, value in env.items()

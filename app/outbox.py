@@ -12,6 +12,7 @@ import functools
 import logging
 import smtplib
 import threading
+import time
 from datetime import timedelta
 from email.message import EmailMessage
 
@@ -199,14 +200,22 @@ _running = threading.Lock()
 
 
 def kick(app: Flask) -> threading.Thread | None:
-    """Send pending mail on a background thread; at most one such thread per process."""
+    """Send pending mail on a background thread; at most one such thread per process.
+
+    The thread waits MAIL_BATCH_SECONDS before each round, so that under load one claim
+    gathers everything committed meanwhile, and stops after a round that found nothing.
+    """
     if not app.config.get("MAIL_BACKGROUND", True) or not _running.acquire(blocking=False):
         return None
+    wait = float(app.config.get("MAIL_BATCH_SECONDS", 0.5))
 
     def run() -> None:
         try:
             with app.app_context():
-                deliver_pending()
+                while True:
+                    time.sleep(wait)
+                    if deliver_pending() == (0, 0):
+                        break
                 db.session.remove()
         except Exception:  # noqa: BLE001 - `flask outbox deliver` retries what is left
             log.exception("background email delivery failed")

@@ -52,7 +52,8 @@ class Mode:
     name: str
     threads: int  # wrk threads
     connections: int  # wrk connections
-    seconds: int  # one load phase (fulfil, replay, poll, sqlite)
+    rounds: int  # a load phase (fulfil, replay, poll, sqlite) is this many rounds ...
+    round_seconds: int  # ... of this long, each between two bare measurements as long
     flat_seconds: int  # one flat measurement
     flat_order: tuple[str, ...]  # small/large, alternated so drift in the machine cancels out
     flat_rounds: int  # rounds of flat_order per read; the cost ratio is their median
@@ -72,7 +73,8 @@ FULL = Mode(
     name="full",
     threads=2,
     connections=16,
-    seconds=10,
+    rounds=3,
+    round_seconds=4,
     flat_seconds=2,
     flat_order=("small", "large", "large", "small"),
     flat_rounds=3,
@@ -92,7 +94,8 @@ SMOKE = Mode(
     name="smoke",
     threads=2,
     connections=8,
-    seconds=2,
+    rounds=1,
+    round_seconds=2,
     flat_seconds=1,
     flat_order=("small", "large"),
     flat_rounds=1,

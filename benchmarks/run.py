@@ -45,6 +45,7 @@ from .config import (
     USER_AGENT,
     Mode,
 )
+from .load import Result
 from .servers import Server, proc_status_kb, reset_peak
 
 DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
@@ -183,26 +184,70 @@ class Run:
     def wanted(self, phase: str) -> bool:
         return self.only is None or phase in self.only
 
-    def measure_bare(self, label: str, **kwargs) -> float:
-        """Measure the bare endpoint with the same wrk settings as the phase that follows."""
+    def measure_bare(self, seconds: int, **kwargs) -> float:
+        """Measure the bare endpoint with the same wrk settings as the load it is compared to."""
         from .load import get_paths
 
         assert self.bare is not None
-        seconds = kwargs.pop("seconds", self.mode.seconds)
         result = get_paths(
             self.bare.base, [("/bare", {})], self.tmp / "bare.txt", self.mode, seconds, **kwargs
         )
-        self.results["phases"][f"bare_{label}"] = result.as_dict()
         if result.status_5xx or result.status_other:
             raise BenchFailure(f"the bare endpoint answered errors: {result.as_dict()}")
-        log(f"bare ({label}): {result.rps:,.0f} req/s")
         return result.rps
 
-    def baseline(self, label: str, before: float, **kwargs) -> float:
-        """Measure the bare endpoint again after a phase; its ratio is to the mean of the two
-        measurements, so a machine that slows down or speeds up during the phase counts half."""
-        after = self.measure_bare(f"{label}_after", **kwargs)
-        return (before + after) / 2
+    def alternate(
+        self, label: str, load: Callable[[int], dict[str, Result]], **bare_kwargs
+    ) -> tuple[dict[str, Result], dict[str, float]]:
+        """Run a phase in rounds that alternate with the bare endpoint: bare, load, bare, load,
+        ..., bare. Each round's ratio is the load's rate over the mean of the bare rates just
+        before and just after it, and the phase's ratio is the median round, so a slower or
+        faster minute of the shared machine moves one round, not the figure.
+
+        `load(i)` runs round i for `mode.round_seconds` and returns its wrk results by name;
+        the rate of a result that counts answers is its counted rate.
+        """
+        mode = self.mode
+        bare = [self.measure_bare(mode.round_seconds, **bare_kwargs)]
+        rounds: dict[str, list[Result]] = {}
+        ratios: dict[str, list[float]] = {}
+        for i in range(mode.rounds):
+            for name, result in load(i).items():
+                rounds.setdefault(name, []).append(result)
+            bare.append(self.measure_bare(mode.round_seconds, **bare_kwargs))
+            baseline = (bare[-2] + bare[-1]) / 2
+            for name, results in rounds.items():
+                ratios.setdefault(name, []).append(rate(results[-1]) / baseline)
+        self.results["phases"][f"bare_{label}"] = [round(b, 1) for b in bare]
+        combined = {name: combine(results) for name, results in rounds.items()}
+        medians = {}
+        for name, values in ratios.items():
+            medians[name] = statistics.median(values)
+            self.results["phases"][name] = {
+                **combined[name].as_dict(),
+                "round_ratios": [round(v, 4) for v in values],
+            }
+            log(
+                f"{name}: {rate(combined[name]):,.0f}/s; rounds "
+                + ", ".join(f"{v:.3f}" for v in values)
+                + f" x bare (bare {', '.join(f'{b:,.0f}' for b in bare)} req/s): "
+                + f"median {medians[name]:.3f}"
+            )
+        return combined, medians
+
+    def events_needed(self, share: float = 1.0) -> int:
+        """Distinct events to prepare for a fulfilment phase: more than it can use (sized from
+        a short bare measurement, as no fulfilment comes near the bare rate)."""
+        mode = self.mode
+        estimate = self.measure_bare(1)
+        seconds = mode.round_seconds * mode.rounds
+        return max(mode.min_events, int(estimate * seconds * mode.event_factor * share))
+
+    def get_round(self, server: Server, lines: list, name: str) -> Result:
+        from .load import get_paths
+
+        mode = self.mode
+        return get_paths(server.base, lines, self.tmp / f"{name}.txt", mode, mode.round_seconds)
 
     def check_ledger(self, phase: str, env: dict[str, str], database_url: str) -> None:
         """`flask credits verify-ledger` must pass and grants must match paid purchases exactly.
@@ -299,7 +344,7 @@ class Run:
             session_template,
             sign_all,
         )
-        from .load import get_paths, post_bodies
+        from .load import post_bodies
 
         mode = self.mode
         url = self.new_database("main", template="tpl")
@@ -310,28 +355,32 @@ class Run:
         self.results["info"]["event_session"] = kind
 
         # fulfil: distinct signed events for distinct pending purchases.
-        bare = self.measure_bare("fulfil")
-        count = max(mode.min_events, int(bare * mode.seconds * mode.event_factor))
+        count = self.events_needed()
         purchases = pending_purchases(url, count, seed=11, checked=True)
         pending_polled = pending_purchases(url, mode.poll_users, seed=12, checked=True)
         self.check_ledger("load_pending", env, url)
         bodies = event_bodies(template, purchases)
         self.results["info"]["event_bytes"] = len(bodies[0])
-        signed = sign_all(bodies, self.webhook_secret)
         log(f"fulfil: {count:,} signed events for {count:,} pending purchases")
-        fulfil = post_bodies(
-            server.base,
-            WEBHOOK_PATH,
-            signed,
-            self.tmp / "events.txt",
-            mode,
-            mode.seconds,
-            wrap=False,
-            expect='"credited"',
-        )
-        self.results["phases"]["fulfil"] = {**fulfil.as_dict(), "events_prepared": count}
-        wait_quiet(server)
-        bare = self.baseline("fulfil", bare)
+        parts = chunks(sign_all(bodies, self.webhook_secret), mode.rounds)
+
+        def fulfil_round(i: int) -> dict[str, Result]:
+            result = post_bodies(
+                server.base,
+                WEBHOOK_PATH,
+                parts[i],
+                self.tmp / "events.txt",
+                mode,
+                mode.round_seconds,
+                wrap=False,
+                expect='"credited"',
+            )
+            wait_quiet(server)
+            return {"fulfil": result}
+
+        results, ratios = self.alternate("fulfil", fulfil_round)
+        fulfil = results["fulfil"]
+        self.results["phases"]["fulfil"]["events_prepared"] = count
         self.require_clean("fulfil", fulfil)
         if fulfil.exhausted:
             raise BenchFailure("fulfil ran out of distinct events: raise event_factor")
@@ -339,8 +388,7 @@ class Run:
             raise BenchFailure(
                 f"fulfil: {fulfil.requests - fulfil.counted} deliveries did not credit"
             )
-        self.results["ratios"]["fulfil"] = fulfil.counted_rps / bare
-        log(f"fulfil: {fulfil.counted_rps:,.0f} events/s = {fulfil.counted_rps / bare:.3f} x bare")
+        self.results["ratios"]["fulfil"] = ratios["fulfil"]
         self.check_ledger("fulfil", env, url)
         self.check_server_log(server, "fulfil")
         if mode.extras:
@@ -352,30 +400,33 @@ class Run:
         replay_bodies = [b for b in bodies if json.loads(b)["id"] in delivered]
         if self.wanted("replay"):
             before = ledger_counts(url)
-            bare = self.measure_bare("replay")
             signed = sign_all(replay_bodies, self.webhook_secret)
-            replay = post_bodies(
-                server.base,
-                WEBHOOK_PATH,
-                signed,
-                self.tmp / "replay.txt",
-                mode,
-                mode.seconds,
-                wrap=True,
-                expect='"duplicate"',
-            )
-            self.results["phases"]["replay"] = {**replay.as_dict(), "events": len(signed)}
-            bare = self.baseline("replay", bare)
+
+            def replay_round(_: int) -> dict[str, Result]:
+                return {
+                    "replay": post_bodies(
+                        server.base,
+                        WEBHOOK_PATH,
+                        signed,
+                        self.tmp / "replay.txt",
+                        mode,
+                        mode.round_seconds,
+                        wrap=True,
+                        expect='"duplicate"',
+                    )
+                }
+
+            results, ratios = self.alternate("replay", replay_round)
+            replay = results["replay"]
+            self.results["phases"]["replay"]["events"] = len(signed)
             self.require_clean("replay", replay)
             after = ledger_counts(url)
             if after != before:
                 raise BenchFailure(f"replay wrote to the ledger: {before} -> {after}")
             if replay.counted != replay.requests:
                 raise BenchFailure("replay: some redeliveries were not answered as duplicates")
-            self.results["ratios"]["replay"] = replay.counted_rps / bare
+            self.results["ratios"]["replay"] = ratios["replay"]
             self.results["phases"]["replay"]["new_ledger_entries"] = 0
-            rate = replay.counted_rps
-            log(f"replay: {rate:,.0f} events/s = {rate / bare:.3f} x bare")
             self.check_ledger("replay", env, url)
             self.check_server_log(server, "replay")
 
@@ -392,13 +443,12 @@ class Run:
                     )
                 )
             expect_answer(server.base, *lines[0], status=200, contains="purchase-status")
-            bare = self.measure_bare("poll")
-            poll = get_paths(server.base, lines, self.tmp / "poll.txt", mode, mode.seconds)
-            self.results["phases"]["poll"] = {**poll.as_dict(), "users": len(lines)}
-            bare = self.baseline("poll", bare)
-            self.require_clean("poll", poll)
-            self.results["ratios"]["poll"] = poll.rps / bare
-            log(f"poll: {poll.rps:,.0f} req/s = {poll.rps / bare:.3f} x bare")
+            results, ratios = self.alternate(
+                "poll", lambda _: {"poll": self.get_round(server, lines, "poll")}
+            )
+            self.results["phases"]["poll"]["users"] = len(lines)
+            self.require_clean("poll", results["poll"])
+            self.results["ratios"]["poll"] = ratios["poll"]
 
         if self.wanted("poll") and mode.extras:
             # Informational: polls of purchases still pending, answered 204 "nothing new".
@@ -412,13 +462,13 @@ class Run:
                     )
                 )
             expect_answer(server.base, *lines[0], status=204)
-            bare = self.measure_bare("poll_pending")
-            pending = get_paths(server.base, lines, self.tmp / "pending.txt", mode, mode.seconds)
-            self.results["phases"]["poll_pending"] = {**pending.as_dict(), "users": len(lines)}
-            bare = self.baseline("poll_pending", bare)
-            self.require_clean("poll_pending", pending)
-            self.results["info"]["poll_pending_ratio"] = round(pending.rps / bare, 4)
-            log(f"poll (pending, 204): {pending.rps:,.0f} req/s = {pending.rps / bare:.3f} x bare")
+            results, ratios = self.alternate(
+                "poll_pending",
+                lambda _: {"poll_pending": self.get_round(server, lines, "poll_pending")},
+            )
+            self.results["phases"]["poll_pending"]["users"] = len(lines)
+            self.require_clean("poll_pending", results["poll_pending"])
+            self.results["info"]["poll_pending_ratio"] = round(ratios["poll_pending"], 4)
         if self.wanted("poll"):
             self.check_ledger("poll", env, url)
             self.check_server_log(server, "poll")
@@ -435,32 +485,35 @@ class Run:
         url = self.new_database("reference", template="tpl")
         env = self.app_env(url)
         server = self.start("reference", "benchmarks.reference_app:app", env)
-        bare = self.measure_bare("reference")
-        count = max(mode.min_events, int(bare * mode.seconds * mode.event_factor))
+        count = self.events_needed()
         purchases = pending_purchases(url, count, seed=13, checked=True)
         signed = sign_all(event_bodies(template, purchases), self.webhook_secret)
-        result = post_bodies(
-            server.base,
-            WEBHOOK_PATH,
-            signed,
-            self.tmp / "reference.txt",
-            mode,
-            mode.seconds,
-            wrap=False,
-            expect='"credited"',
-        )
-        self.results["phases"]["reference_fulfil"] = result.as_dict()
-        bare = self.baseline("reference", bare)
+        parts = chunks(signed, mode.rounds)
+
+        def reference_round(i: int) -> dict[str, Result]:
+            result = post_bodies(
+                server.base,
+                WEBHOOK_PATH,
+                parts[i],
+                self.tmp / "reference.txt",
+                mode,
+                mode.round_seconds,
+                wrap=False,
+                expect='"credited"',
+            )
+            return {"reference_fulfil": result}
+
+        results, ratios = self.alternate("reference", reference_round)
+        result = results["reference_fulfil"]
         self.require_clean("reference_fulfil", result)
         if result.exhausted or result.counted != result.requests:
             raise BenchFailure("reference_fulfil: ran out of events or did not credit them all")
-        ratio = result.counted_rps / bare
+        ratio = ratios["reference_fulfil"]
         self.results["info"]["reference_fulfil_ratio"] = round(ratio, 4)
         fulfil = self.results["ratios"].get("fulfil")
         if fulfil:
             self.results["info"]["fulfil_of_reference"] = round(fulfil / ratio, 3)
             log(f"fulfil reached {fulfil / ratio:.0%} of the reference's ratio")
-        log(f"reference fulfil: {result.counted_rps:,.0f} events/s = {ratio:.3f} x bare")
         self.check_ledger("reference", env, url)
         self.check_server_log(server, "reference")
         self.stop(server)
@@ -491,50 +544,50 @@ class Run:
             )
             for p in pollers
         ]
-        bare = self.measure_bare("sqlite")
-        count = max(mode.min_events, int(bare * mode.seconds * mode.event_factor * 0.5))
+        count = self.events_needed(0.5)
         purchases = pending_purchases(url, count, seed=22, checked=True)
         self.check_ledger("sqlite_load", env, url)
         signed = sign_all(event_bodies(template, purchases), self.webhook_secret)
+        parts = chunks(signed, mode.rounds)
         half = max(1, mode.connections // 2)
-        outcome: dict[str, Any] = {}
 
-        def fulfil_load() -> None:
-            outcome["fulfil"] = post_bodies(
-                server.base,
-                WEBHOOK_PATH,
-                signed,
-                self.tmp / "sqlite-events.txt",
-                mode,
-                mode.seconds,
-                wrap=False,
-                expect='"credited"',
-                connections=half,
-                threads=1,
-            )
+        def sqlite_round(i: int) -> dict[str, Result]:
+            outcome: dict[str, Result] = {}
 
-        def poll_load() -> None:
-            outcome["poll"] = get_paths(
-                server.base,
-                lines,
-                self.tmp / "sqlite-poll.txt",
-                mode,
-                mode.seconds,
-                connections=half,
-                threads=1,
-            )
+            def fulfil_load() -> None:
+                outcome["sqlite_fulfil"] = post_bodies(
+                    server.base,
+                    WEBHOOK_PATH,
+                    parts[i],
+                    self.tmp / "sqlite-events.txt",
+                    mode,
+                    mode.round_seconds,
+                    wrap=False,
+                    expect='"credited"',
+                    connections=half,
+                    threads=1,
+                )
 
-        run_together([fulfil_load, poll_load])
-        fulfil, poll = outcome["fulfil"], outcome["poll"]
-        self.results["phases"]["sqlite_fulfil"] = {**fulfil.as_dict(), "events_prepared": count}
-        self.results["phases"]["sqlite_poll"] = {**poll.as_dict(), "users": len(lines)}
-        bare = self.baseline("sqlite", bare)
-        self.results["ratios"]["sqlite_fulfil"] = fulfil.counted_rps / bare
-        self.results["ratios"]["sqlite_poll"] = poll.rps / bare
-        log(
-            f"sqlite: {fulfil.counted_rps:,.0f} events/s + {poll.rps:,.0f} polls/s "
-            f"= {fulfil.counted_rps / bare:.3f} + {poll.rps / bare:.3f} x bare"
-        )
+            def poll_load() -> None:
+                outcome["sqlite_poll"] = get_paths(
+                    server.base,
+                    lines,
+                    self.tmp / "sqlite-poll.txt",
+                    mode,
+                    mode.round_seconds,
+                    connections=half,
+                    threads=1,
+                )
+
+            run_together([fulfil_load, poll_load])
+            return outcome
+
+        results, ratios = self.alternate("sqlite", sqlite_round)
+        fulfil, poll = results["sqlite_fulfil"], results["sqlite_poll"]
+        self.results["phases"]["sqlite_fulfil"]["events_prepared"] = count
+        self.results["phases"]["sqlite_poll"]["users"] = len(lines)
+        self.results["ratios"]["sqlite_fulfil"] = ratios["sqlite_fulfil"]
+        self.results["ratios"]["sqlite_poll"] = ratios["sqlite_poll"]
         self.require_clean("sqlite_fulfil", fulfil)
         self.require_clean("sqlite_poll", poll)
         if fulfil.exhausted:
@@ -663,6 +716,34 @@ class Run:
 
 
 # -- helpers that talk to the servers and databases ----------------------------------------
+
+
+def rate(result: Result) -> float:
+    """A result's rate: its counted answers per second when it counts them, else requests."""
+    return result.counted_rps if result.counted is not None else result.rps
+
+
+def combine(results: list[Result]) -> Result:
+    """The rounds of one load as one result: totals, the median p50 and the worst p99."""
+    counted = [r.counted for r in results]
+    return Result(
+        requests=sum(r.requests for r in results),
+        seconds=sum(r.seconds for r in results),
+        status_5xx=sum(r.status_5xx for r in results),
+        status_other=sum(r.status_other for r in results),
+        socket_errors=sum(r.socket_errors for r in results),
+        p50_ms=statistics.median(r.p50_ms for r in results),
+        p99_ms=max(r.p99_ms for r in results),
+        counted=None if None in counted else sum(counted),
+        exhausted=any(r.exhausted for r in results),
+    )
+
+
+def chunks(items: list, n: int) -> list[list]:
+    """Split items into n consecutive, nearly equal parts."""
+    size, extra = divmod(len(items), n)
+    bounds = [i * size + min(i, extra) for i in range(n + 1)]
+    return [items[bounds[i] : bounds[i + 1]] for i in range(n)]
 
 
 def connect(database_url: str):
@@ -1079,7 +1160,8 @@ def main(argv: list[str] | None = None) -> int:
     run.results["settings"] = {
         "wrk_threads": mode.threads,
         "wrk_connections": mode.connections,
-        "phase_seconds": mode.seconds,
+        "rounds": mode.rounds,
+        "round_seconds": mode.round_seconds,
         "flat_seconds": mode.flat_seconds,
         "flat_order": list(mode.flat_order),
         "max_requests_per_thread": mode.max_requests,

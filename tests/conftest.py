@@ -93,6 +93,7 @@ def make_app(url: str, tmp_path: Path, create_schema: bool = True, **overrides) 
         "STRIPE_MAX_NETWORK_RETRIES": 0,
         "APP_BASE_URL": "http://localhost",
         "MAIL_BACKGROUND": False,
+        "MAIL_BATCH_SECONDS": 0,
         "INSTANCE_PATH": str(tmp_path / "instance"),
         **overrides,
     }
