@@ -13,7 +13,7 @@ import logging
 import smtplib
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 
 from flask import Flask, current_app
@@ -26,7 +26,9 @@ from .formatting import credits, money
 from .models import OutboxMessage, Purchase, utcnow
 
 log = logging.getLogger(__name__)
-LEASE = timedelta(minutes=2)
+BATCH = 10  # messages per claim: at most this many are sent again if a sender dies mid-batch
+LEASE = timedelta(minutes=5)
+LEASE_MARGIN = timedelta(minutes=1)  # more than one SMTP exchange can take (10 s timeouts)
 MAX_BACKOFF = timedelta(hours=1)
 
 
@@ -117,13 +119,16 @@ def send_email(message: Row) -> None:
         smtp.send_message(email)
 
 
-def _claim(limit: int) -> list[Row]:
-    """Lease up to `limit` due messages in one statement, so only one sender attempts each.
+def _claim(limit: int) -> tuple[datetime, list[Row]]:
+    """Lease up to `limit` due messages in one statement, so only one sender attempts each;
+    return the lease's end and the messages.
 
-    The lease conditions stand in the outer WHERE too: a concurrent claimer that waited on
-    a row lock re-checks them and skips what the other one took.
+    Rows another sender is claiming right now are skipped (PostgreSQL), and the lease
+    conditions stand in the outer WHERE too: a claimer that waited on a row lock re-checks
+    them and leaves what the other one took.
     """
     now = utcnow()
+    until = now + LEASE
     messages = OutboxMessage.__table__
     leasable = messages.c.sent_at.is_(None) & (
         messages.c.locked_until.is_(None) | (messages.c.locked_until < now)
@@ -133,41 +138,51 @@ def _claim(limit: int) -> list[Row]:
         .where(leasable, messages.c.next_attempt_at <= now)
         .order_by(messages.c.id)
         .limit(limit)
+        .with_for_update(skip_locked=True)
     )
     with write_transaction():
-        return list(
-            run(
-                update(messages)
-                .where(messages.c.id.in_(due), leasable)
-                .values(locked_until=now + LEASE, attempts=messages.c.attempts + 1)
-                .returning(
-                    messages.c.id,
-                    messages.c.dedupe_key,
-                    messages.c.to_email,
-                    messages.c.subject,
-                    messages.c.body,
-                    messages.c.attempts,
-                )
+        rows = run(
+            update(messages)
+            .where(messages.c.id.in_(due), leasable)
+            .values(locked_until=until, attempts=messages.c.attempts + 1)
+            .returning(
+                messages.c.id,
+                messages.c.dedupe_key,
+                messages.c.to_email,
+                messages.c.subject,
+                messages.c.body,
+                messages.c.attempts,
             )
         )
+        return until, list(rows)
 
 
-def _finish(sent: list[int], failures: list[tuple[Row, Exception]]) -> None:
-    """Record a batch of sends: sent, or failed and due again after a growing backoff."""
+def _finish(
+    until: datetime, sent: list[int], failures: list[tuple[Row, Exception]], unsent: list[int]
+) -> None:
+    """Record a batch: sent; failed and due again after a growing backoff; or not tried
+    (the lease was running out). Only rows still under this sender's lease are changed."""
     messages = OutboxMessage.__table__
+    ours = messages.c.locked_until == until
     now = utcnow()
     with write_transaction():
         if sent:
             run(
                 update(messages)
-                .where(messages.c.id.in_(sent))
+                .where(messages.c.id.in_(sent), ours)
                 .values(sent_at=now, locked_until=None)
+            )
+        if unsent:
+            run(
+                update(messages)
+                .where(messages.c.id.in_(unsent), ours)
+                .values(locked_until=None, attempts=messages.c.attempts - 1)
             )
         for message, error in failures:
             backoff = min(timedelta(seconds=30) * 2 ** (message.attempts - 1), MAX_BACKOFF)
             run(
                 update(messages)
-                .where(messages.c.id == message.id)
+                .where(messages.c.id == message.id, ours)
                 .values(
                     locked_until=None,
                     last_error=f"{type(error).__name__}: {error}"[:1000],
@@ -178,22 +193,31 @@ def _finish(sent: list[int], failures: list[tuple[Row, Exception]]) -> None:
         log.warning("email %s failed (attempt %d): %s", message.dedupe_key, message.attempts, error)
 
 
-def deliver_pending(limit: int = 100) -> tuple[int, int]:
-    """Send due messages, a batch at a time, until none is due; return (sent, failed).
-    Failures are retried later with backoff."""
+def deliver_pending(limit: int = BATCH) -> tuple[int, int]:
+    """Send due messages, a small batch at a time, until none is due; return (sent, failed).
+
+    Failures are retried later with backoff. A batch stops sending once less than
+    LEASE_MARGIN of its lease is left, so no message is sent after another sender may have
+    leased it; a sender that dies mid-batch leaves at most one batch to be sent again.
+    """
     total_sent = total_failed = 0
-    while batch := _claim(limit):
-        sent, failures = [], []
+    while True:
+        until, batch = _claim(limit)
+        if not batch:
+            return total_sent, total_failed
+        sent, failures, unsent = [], [], []
         for message in batch:
+            if utcnow() >= until - LEASE_MARGIN:
+                unsent.append(message.id)
+                continue
             try:
                 send_email(message)
             except Exception as exc:  # noqa: BLE001 - any mail failure is retried later
                 failures.append((message, exc))
             else:
                 sent.append(message.id)
-        _finish(sent, failures)
+        _finish(until, sent, failures, unsent)
         total_sent, total_failed = total_sent + len(sent), total_failed + len(failures)
-    return total_sent, total_failed
 
 
 _running = threading.Lock()

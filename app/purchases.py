@@ -22,6 +22,11 @@ _purchases = Purchase.__table__
 _UPDATE = update(_purchases).where(_purchases.c.id == bindparam("purchase_id"))
 
 
+def lock_purchase(purchase_id: int) -> Purchase:
+    """Read a purchase afresh with its row locked until commit (in a write transaction)."""
+    return db.session.get(Purchase, purchase_id, with_for_update=True, populate_existing=True)
+
+
 def update_purchase(purchase: Purchase, **values: Any) -> None:
     """Write columns of a loaded purchase with one UPDATE in the current transaction, and
     keep the loaded object in step (nothing is left for the ORM to flush)."""

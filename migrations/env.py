@@ -45,7 +45,10 @@ def run_migrations_online() -> None:
     conf_args = current_app.extensions["migrate"].configure_args
     conf_args.setdefault("process_revision_directives", process_revision_directives)
 
-    with get_engine().connect() as connection:
+    # The app's PostgreSQL engine reads in autocommit; a migration runs in one transaction.
+    engine = get_engine()
+    options = {"isolation_level": "READ COMMITTED"} if engine.dialect.name == "postgresql" else {}
+    with engine.connect().execution_options(**options) as connection:
         context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)
         with context.begin_transaction():
             context.run_migrations()

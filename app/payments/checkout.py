@@ -25,7 +25,7 @@ from ..models import (
     utcnow,
 )
 from ..packages import get_active_package
-from ..purchases import set_status
+from ..purchases import lock_purchase, set_status
 from .client import call_stripe, stripe_client
 from .fulfilment import refresh_from_stripe
 
@@ -172,12 +172,12 @@ def _create_session(purchase: Purchase, package: CreditPackage, user: User) -> N
         )
     except StripeUnavailable:
         with write_transaction():
-            row = db.session.get(Purchase, purchase.id)
+            row = lock_purchase(purchase.id)
             if row.status == PurchaseStatus.PENDING and row.stripe_checkout_session_id is None:
                 set_status(row, PurchaseStatus.FAILED, "system", "Stripe did not create a session")
         raise
     with write_transaction():
-        row = db.session.get(Purchase, purchase.id)
+        row = lock_purchase(purchase.id)
         row.stripe_checkout_session_id = session_obj.id
         row.checkout_url = session_obj.url
         row.checkout_expires_at = datetime.fromtimestamp(session_obj.expires_at, UTC)
@@ -260,7 +260,7 @@ def cancel_purchase(user: User, public_id: object) -> Purchase:
             if purchase.status != PurchaseStatus.PENDING:
                 return purchase
     with write_transaction():
-        row = db.session.get(Purchase, purchase.id)
+        row = lock_purchase(purchase.id)
         if row.status == PurchaseStatus.PENDING:
             set_status(row, PurchaseStatus.CANCELED, f"user:{user.id}", "canceled by the buyer")
     db.session.refresh(purchase)

@@ -30,7 +30,7 @@ from ..models import (
     PurchaseStatus,
     utcnow,
 )
-from ..purchases import set_status
+from ..purchases import lock_purchase, set_status
 from .client import call_stripe, stripe_client
 from .events import CHARGE_EVENTS, DISPUTE_EVENTS, fetch_money_state, money_handler
 from .fulfilment import PAID, fulfil_checkout, session_outcome
@@ -200,11 +200,14 @@ def _expire(purchase: Purchase, session: Any) -> str:
 
 def _mark_for_review(purchase: Purchase, reason: str) -> None:
     with write_transaction():
-        row = db.session.get(Purchase, purchase.id)
+        row = lock_purchase(purchase.id)
         if row.status in PAID_STATUSES:
-            row.review_reason = f"reconcile: {reason}"
             set_status(
-                row, PurchaseStatus.NEEDS_REVIEW, "reconcile", "credited, not paid at Stripe"
+                row,
+                PurchaseStatus.NEEDS_REVIEW,
+                "reconcile",
+                "credited, not paid at Stripe",
+                review_reason=f"reconcile: {reason}",
             )
 
 

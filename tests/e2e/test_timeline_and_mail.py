@@ -361,3 +361,24 @@ def test_due_messages_are_sent_in_batches_and_a_failure_holds_back_only_itself(a
         db.session.commit()
         assert deliver_pending() == (0, 0)
         assert sent_to == ["a@example.com", "b@example.com"]
+
+
+def test_a_sender_whose_lease_was_taken_over_records_nothing(app):
+    from datetime import timedelta
+
+    from app import outbox
+    from app.database import write_transaction
+
+    with app.app_context():
+        with write_transaction():
+            outbox.enqueue("test:lease", "notice", "a@example.com", "Hello", "Body")
+        until, batch = outbox._claim(10)
+        assert [m.to_email for m in batch] == ["a@example.com"]
+        assert outbox._claim(10)[1] == []  # leased: nobody else gets it
+        with write_transaction():
+            message = db.session.scalar(select(OutboxMessage))
+            message.locked_until = until + timedelta(seconds=1)  # another sender's lease
+        outbox._finish(until, [batch[0].id], [], [])
+        db.session.expire_all()
+        message = db.session.scalar(select(OutboxMessage))
+        assert message.sent_at is None and message.locked_until == until + timedelta(seconds=1)
