@@ -24,6 +24,11 @@ def is_htmx() -> bool:
     )
 
 
+def page_or_partial(page_template: str, partial_template: str, /, **context) -> str:
+    """Render the partial for an htmx request, the whole page otherwise."""
+    return render_template(partial_template if is_htmx() else page_template, **context)
+
+
 def htmx_redirect(url: str) -> Response:
     """Tell htmx to load another page in the whole window."""
     response = make_response("", 204)

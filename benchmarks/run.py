@@ -243,6 +243,24 @@ class Run:
         seconds = mode.round_seconds * mode.rounds
         return max(mode.min_events, int(estimate * seconds * mode.event_factor * share))
 
+    def fulfil_round(self, server: Server, signed: list, name: str, **kwargs) -> Result:
+        """POST a round's share of distinct signed events once each, counting "credited"."""
+        from .events import WEBHOOK_PATH
+        from .load import post_bodies
+
+        mode = self.mode
+        return post_bodies(
+            server.base,
+            WEBHOOK_PATH,
+            signed,
+            self.tmp / f"{name}.txt",
+            mode,
+            mode.round_seconds,
+            wrap=False,
+            expect='"credited"',
+            **kwargs,
+        )
+
     def get_round(self, server: Server, lines: list, name: str) -> Result:
         from .load import get_paths
 
@@ -365,16 +383,7 @@ class Run:
         parts = chunks(sign_all(bodies, self.webhook_secret), mode.rounds)
 
         def fulfil_round(i: int) -> dict[str, Result]:
-            result = post_bodies(
-                server.base,
-                WEBHOOK_PATH,
-                parts[i],
-                self.tmp / "events.txt",
-                mode,
-                mode.round_seconds,
-                wrap=False,
-                expect='"credited"',
-            )
+            result = self.fulfil_round(server, parts[i], "events")
             wait_quiet(server)
             return {"fulfil": result}
 
@@ -478,8 +487,7 @@ class Run:
         """Informational: the minimal hand-written Core handler (`reference_app.py`) fulfilling
         the same kind of events on its own copy of the database, against the same baseline."""
         from .data import pending_purchases
-        from .events import WEBHOOK_PATH, event_bodies, sign_all
-        from .load import post_bodies
+        from .events import event_bodies, sign_all
 
         mode = self.mode
         url = self.new_database("reference", template="tpl")
@@ -491,17 +499,7 @@ class Run:
         parts = chunks(signed, mode.rounds)
 
         def reference_round(i: int) -> dict[str, Result]:
-            result = post_bodies(
-                server.base,
-                WEBHOOK_PATH,
-                parts[i],
-                self.tmp / "reference.txt",
-                mode,
-                mode.round_seconds,
-                wrap=False,
-                expect='"credited"',
-            )
-            return {"reference_fulfil": result}
+            return {"reference_fulfil": self.fulfil_round(server, parts[i], "reference")}
 
         results, ratios = self.alternate("reference", reference_round)
         result = results["reference_fulfil"]
@@ -521,7 +519,7 @@ class Run:
     def sqlite_phase(self) -> None:
         from .data import pending_purchases
         from .events import WEBHOOK_PATH, event_bodies, session_template, sign_all
-        from .load import get_paths, post_bodies
+        from .load import get_paths
 
         mode = self.mode
         url = f"sqlite:///{self.tmp / 'bench.sqlite3'}"
@@ -555,17 +553,8 @@ class Run:
             outcome: dict[str, Result] = {}
 
             def fulfil_load() -> None:
-                outcome["sqlite_fulfil"] = post_bodies(
-                    server.base,
-                    WEBHOOK_PATH,
-                    parts[i],
-                    self.tmp / "sqlite-events.txt",
-                    mode,
-                    mode.round_seconds,
-                    wrap=False,
-                    expect='"credited"',
-                    connections=half,
-                    threads=1,
+                outcome["sqlite_fulfil"] = self.fulfil_round(
+                    server, parts[i], "sqlite-events", connections=half, threads=1
                 )
 
             def poll_load() -> None:

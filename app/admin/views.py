@@ -20,7 +20,7 @@ from .. import accounts, audit, ledger
 from ..auth.views import admin_required
 from ..errors import DomainError, NotFound, ValidationFailed
 from ..extensions import db
-from ..http import is_htmx
+from ..http import is_htmx, page_or_partial
 from ..models import PAID_STATUSES, PurchaseStatus, User, utcnow
 from ..money import parse_amount
 from ..pagination import parse_limit
@@ -263,9 +263,7 @@ def users_page():
     users = accounts.search_users(query)
     balances = {u.id: ledger.balance(u.id) for u in users}
     context = {"users": users, "balances": balances, "q": query}
-    if is_htmx():
-        return render_template("admin/_users.html", **context)
-    return render_template("admin/users.html", **context)
+    return page_or_partial("admin/users.html", "admin/_users.html", **context)
 
 
 def _user_context(user, **extra) -> dict:

@@ -6,11 +6,10 @@ from flask import Blueprint, jsonify, redirect, render_template, request, url_fo
 from flask_login import current_user, login_required
 
 from .. import ledger
-from ..http import is_htmx
+from ..http import is_htmx, page_or_partial
 from ..models import OPEN_STATUSES, Purchase
 from ..pagination import Page, parse_limit
-from ..payments.checkout import owned_purchase
-from ..payments.fulfilment import refresh_from_stripe
+from ..payments.checkout import purchase_status
 from ..purchases import purchase_json, purchase_public_ids, user_purchases
 from ..spending import spend, validate_spend
 from .queries import movement_page, purchase_page
@@ -18,12 +17,12 @@ from .queries import movement_page, purchase_page
 bp = Blueprint("history", __name__)
 
 
-def _row_context(purchase: Purchase, *, oob_balance: bool = False) -> dict:
-    """Build what one purchase row shows; an open purchase keeps polling."""
+def _row_context(purchase: Purchase, *, balance: int | None = None) -> dict:
+    """Build what one purchase row shows; an open purchase keeps polling. With the balance,
+    the row also updates the header balance in the same swap (it just completed or failed)."""
     context = {"purchase": purchase, "polling": purchase.status in OPEN_STATUSES}
-    if oob_balance:
-        # A row that just completed or failed updates the header balance in the same swap.
-        context.update(oob_balance=True, balance=ledger.balance(purchase.user_id))
+    if balance is not None:
+        context.update(oob_balance=True, balance=balance)
     return context
 
 
@@ -45,9 +44,7 @@ def purchases():
     context = _purchases_context(
         purchase_page(current_user, request.args.get("limit"), cursor), cursor
     )
-    if is_htmx():
-        return render_template("history/_purchases.html", **context)
-    return render_template("history/purchases.html", **context)
+    return page_or_partial("history/purchases.html", "history/_purchases.html", **context)
 
 
 @bp.get("/credits/history/<purchase_id>/row")
@@ -56,11 +53,11 @@ def purchase_row(purchase_id: str):
     """Return one purchase's history row; 204 while its status is what the page shows."""
     if not is_htmx():
         return redirect(url_for("checkout.status", purchase_id=purchase_id))
-    purchase = refresh_from_stripe(owned_purchase(current_user, purchase_id))
+    purchase, balance = purchase_status(current_user, purchase_id)
     if request.args.get("seen") == purchase.status:
         # Nothing new: no swap, so screen readers are not told the same thing again.
         return "", 204
-    return render_template("history/_purchase_row.html", **_row_context(purchase, oob_balance=True))
+    return render_template("history/_purchase_row.html", **_row_context(purchase, balance=balance))
 
 
 @bp.get("/credits/transactions")
@@ -71,9 +68,7 @@ def transactions():
     context = _transactions_context(
         movement_page(current_user, request.args.get("limit"), cursor), cursor
     )
-    if is_htmx():
-        return render_template("history/_transactions.html", **context)
-    return render_template("history/transactions.html", **context)
+    return page_or_partial("history/transactions.html", "history/_transactions.html", **context)
 
 
 @bp.get("/api/v1/billing/credits/balance")
@@ -99,7 +94,7 @@ def api_purchases():
 @login_required
 def api_purchase(purchase_id: str):
     """Return one of the caller's purchases (refreshed from Stripe while unpaid)."""
-    purchase = refresh_from_stripe(owned_purchase(current_user, purchase_id))
+    purchase, _ = purchase_status(current_user, purchase_id)
     return jsonify(purchase_json(purchase))
 
 

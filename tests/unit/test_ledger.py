@@ -101,7 +101,26 @@ def test_accounts_are_created_on_first_credit_but_never_by_a_debit_that_needs_fu
     assert ledger.verify() == []
 
 
-def test_postgresql_reads_autocommit_and_writes_run_in_a_transaction():
+def test_a_write_transaction_that_fails_midway_leaves_nothing_behind(db_app: Flask):
+    # PostgreSQL reads in autocommit; a write must still be all or nothing.
+    with db_app.app_context():
+        user = make_user()
+        grant(user.id, 10, "g")
+        with pytest.raises(InsufficientCredits), write_transaction():
+            ledger.post(
+                "t", "adjustment", [Posting(user_account(user.id), 5), Posting("system:x", -5)]
+            )
+            ledger.post(
+                "s", "spend", [Posting(user_account(user.id), -99), Posting(SPEND_ACCOUNT, 99)]
+            )
+        assert ledger.balance(user.id) == 10
+        keys = set(db.session.scalars(select(LedgerTransaction.idempotency_key)))
+        assert keys == {"g"}
+        assert "system:x" not in set(db.session.scalars(select(LedgerAccount.code)))
+        assert ledger.verify() == []
+
+
+def test_postgresql_reads_send_no_begin():
     from app.database import engine_options
 
     options = engine_options("postgresql+psycopg://db/credits", {"pool_pre_ping": False})
