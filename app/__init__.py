@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask, g, jsonify, request
 from flask_login import AnonymousUserMixin
-from sqlalchemy import text
+from sqlalchemy import bindparam, select, text
 from werkzeug.local import LocalProxy
 
 from .config import load_config
@@ -113,9 +113,12 @@ def _init_login(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please log in to continue."
 
+    # Built once: every logged-in request runs it, and Session.get builds its query each time.
+    by_id = select(User).where(User.id == bindparam("user_id"))
+
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:
-        return db.session.get(User, int(user_id))
+        return db.session.scalar(by_id, {"user_id": int(user_id)})
 
     @login_manager.unauthorized_handler
     def unauthorized():
