@@ -12,6 +12,7 @@ import stripe
 from .config import ROOT
 
 WEBHOOK_PATH = "/api/v1/billing/credits/webhook"
+REDELIVERY_PATH = "/reference/redelivery"  # reference_app.py's minimal redelivery handler
 FIXTURES = ROOT.parent / "shared" / "reference" / "stripe-fixtures.json"
 
 

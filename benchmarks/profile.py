@@ -1,4 +1,5 @@
-"""Profile the fulfilment and poll paths in-process: SQL statements per request and pyinstrument.
+"""Profile the fulfilment and poll paths (and the reference handlers' same jobs) in-process:
+SQL statements per request and pyinstrument.
 
     python -m benchmarks.profile [--requests 300] [--app-root PATH]
 
@@ -11,8 +12,10 @@ table of statements, commits and milliseconds per request for each path.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
+import pstats
 import statistics
 import sys
 import time
@@ -33,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-profiler", action="store_true", help="time the requests without pyinstrument"
     )
+    parser.add_argument(
+        "--cprofile",
+        action="store_true",
+        help="write cProfile's top functions instead of pyinstrument trees (its overhead is in "
+        "the figures)",
+    )
     args = parser.parse_args(argv)
     global SHOW_ALL
     SHOW_ALL = args.show_all
@@ -45,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import run as bench
     from .data import pending_purchases, prepare_schema
     from .events import (
+        REDELIVERY_PATH,
         WEBHOOK_PATH,
         event_bodies,
         session_template,
@@ -96,11 +106,16 @@ def main(argv: list[str] | None = None) -> int:
         def measure(name: str, requests: list) -> None:
             statements.clear()
             sql_seconds[0] = 0.0
-            profiler = None if args.no_profiler else Profiler(interval=0.0005)
+            # One profiling hook per thread: cProfile would silently displace pyinstrument.
+            use_pyinstrument = not (args.no_profiler or args.cprofile)
+            profiler = Profiler(interval=0.0005) if use_pyinstrument else None
             times = []
             cpu_started = time.thread_time()
             if profiler:
                 profiler.start()
+            functions = cProfile.Profile() if args.cprofile else None
+            if functions:
+                functions.enable()
             for send in requests:
                 started = time.perf_counter()
                 response = send()
@@ -108,6 +123,12 @@ def main(argv: list[str] | None = None) -> int:
                 if response.status_code >= 300:
                     raise RuntimeError(f"{name}: {response.status_code} {response.data[:300]}")
             cpu = time.thread_time() - cpu_started
+            if functions:
+                functions.disable()
+                with (out / f"{name}.cprofile.txt").open("w") as stream:
+                    stats = pstats.Stats(functions, stream=stream)
+                    stats.sort_stats("tottime").print_stats(60)
+                    stats.sort_stats("cumulative").print_stats(80)
             if profiler:
                 profiler.stop()
                 (out / f"{name}.txt").write_text(
@@ -146,7 +167,11 @@ def main(argv: list[str] | None = None) -> int:
         measure("replay", [webhook(s, b) for s, b in sign_all(bodies, runner.webhook_secret)])
 
         # The same fulfilment through the minimal Core handler (reference_app.py).
-        os.environ.update(DATABASE_URL=url, STRIPE_WEBHOOK_SECRET=runner.webhook_secret)
+        os.environ.update(
+            DATABASE_URL=url,
+            STRIPE_WEBHOOK_SECRET=runner.webhook_secret,
+            SECRET_KEY=runner.secret_key,
+        )
         from .reference_app import app as reference
         from .reference_app import engine as reference_engine
 
@@ -156,32 +181,35 @@ def main(argv: list[str] | None = None) -> int:
         others = pending_purchases(url, n, seed=33, checked=True)
         reference_client = reference.test_client()
 
-        def reference_webhook(signature: str, body: str):
+        def reference_webhook(signature: str, body: str, path: str = WEBHOOK_PATH):
             return lambda: reference_client.post(
-                WEBHOOK_PATH,
+                path,
                 data=body,
                 headers={**headers, "Stripe-Signature": signature},
             )
 
-        signed = sign_all(event_bodies(template, others), runner.webhook_secret)
+        reference_bodies = event_bodies(template, others)
+        signed = sign_all(reference_bodies, runner.webhook_secret)
         measure("reference_fulfil", [reference_webhook(s, b) for s, b in signed])
+        signed = sign_all(reference_bodies, runner.webhook_secret)
+        measure("reference_replay", [reference_webhook(s, b, REDELIVERY_PATH) for s, b in signed])
 
         cookies = {}
         for p in purchases[:20] + pending:
             cookies[p["user_id"]] = bench.session_cookie(app, p["user_id"])
 
-        def poll(p: dict, query: str = ""):
+        def poll(p: dict, query: str = "", via=client):
             def send():
-                client.set_cookie("session", cookies[p["user_id"]], domain="localhost")
-                return client.get(
+                via.set_cookie("session", cookies[p["user_id"]], domain="localhost")
+                return via.get(
                     f"/credits/purchase/{p['public_id']}/status{query}",
                     headers={**headers, "HX-Request": "true"},
                 )
 
             return send
 
-        polls = [poll(purchases[i % 20]) for i in range(n)]
-        measure("poll", polls)
+        measure("poll", [poll(purchases[i % 20]) for i in range(n)])
+        measure("reference_poll", [poll(purchases[i % 20], via=reference_client) for i in range(n)])
         measure("poll_pending", [poll(pending[i % 20], "?seen=pending") for i in range(n)])
         from app.outbox import wait_for_background
 

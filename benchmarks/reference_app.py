@@ -1,11 +1,23 @@
-"""The reference for `fulfil`: a minimal hand-written SQLAlchemy Core webhook handler.
+"""The references for `fulfil`, `replay` and `poll`: minimal hand-written SQLAlchemy Core
+handlers for the same jobs.
 
-It does only what crediting a paid Checkout Session cannot do without, in one transaction:
-verify the signature, record the event id once, complete the pending purchase with a guarded
-UPDATE (amount and currency must match), and post the grant as a balanced ledger transaction
-(two entries, two cached balances). No ORM, no audit trail, no receipt, no mismatch review,
-no event types but the one. Served by the same gunicorn configuration on its own copy of the
-same database, so `fulfil` can be read against what the stack allows for this job.
+The webhook does only what crediting a paid Checkout Session cannot do without, in one
+transaction: verify the signature, record the event id once, complete the pending purchase
+with a guarded UPDATE (amount and currency must match), and post the grant as a balanced
+ledger transaction (two entries, two cached balances). No ORM, no audit trail, no receipt, no
+mismatch review, no event types but the one.
+
+The redelivery handler (`replay`, at its own path) checks the signature and reads the event
+id with one autocommit SELECT: a delivered event is answered "duplicate" and nothing else
+runs (an event it has not seen is refused with 409; the phase only sends delivered ones).
+
+The status poll reads the buyer's id from the signed Flask session cookie (the one the app's
+log-in sets), reads the purchase and the balance in one autocommit SELECT that only matches
+the buyer's own purchase, and renders a small fragment of the same facts. No user load, no
+rate limiter, no CSRF or security-header hooks, no Stripe refresh of open purchases.
+
+Served by the same gunicorn configuration on its own copy of the same database, so each
+phase can be read against what the stack allows for its job.
 """
 
 from __future__ import annotations
@@ -15,14 +27,21 @@ import json
 import os
 
 import stripe
-from flask import Flask, jsonify, request
+from flask import Flask, abort, jsonify, request, session
 from sqlalchemy import create_engine, text
+
+from app.formatting import money
+
+from .events import REDELIVERY_PATH, WEBHOOK_PATH
 
 SALES_SHARDS = 8  # as the app's ledger: concurrent grants do not all wait for one row
 
 engine = create_engine(os.environ["DATABASE_URL"], pool_size=8)
+reads = engine.execution_options(isolation_level="AUTOCOMMIT")
 secret = os.environ["STRIPE_WEBHOOK_SECRET"]
 app = Flask(__name__)
+app.secret_key = os.environ["SECRET_KEY"]
+app.jinja_env.filters["money"] = money
 
 RECORD = text(
     "INSERT INTO stripe_events (event_id, type, livemode, object_id, received_at, outcome)"
@@ -50,6 +69,27 @@ ENTRY = text(
     " VALUES (:transaction_id, :account_id, :amount, :balance_after, now())"
 )
 
+DELIVERED = text("SELECT 1 FROM stripe_events WHERE event_id = :event_id")
+STATUS = text(
+    "SELECT p.status, p.package_name, p.credits, p.amount_cents, p.currency, a.balance"
+    " FROM purchases p LEFT JOIN ledger_accounts a ON a.user_id = p.user_id"
+    " WHERE p.public_id = :public_id AND p.user_id = :user_id"
+)
+FRAGMENT = app.jinja_env.from_string(
+    """<section id="purchase-status" class="status-card status-{{ p.status }}">
+  {% if p.status == "completed" %}
+  <h2>Completed: {{ p.credits }} credits added</h2>
+  <p>Your payment of {{ p.amount_cents | money(p.currency) }} went through and your balance
+  is now {{ p.balance or 0 }} credits.</p>
+  {% else %}<h2>{{ p.status }}</h2>{% endif %}
+  <dl class="facts">
+    <div><dt>Pack</dt><dd>{{ p.package_name }}</dd></div>
+    <div><dt>Credits</dt><dd>{{ p.credits }}</dd></div>
+  </dl>
+</section>
+<span id="header-balance" hx-swap-oob="true">{{ p.balance or 0 }} credits</span>"""
+)
+
 with engine.begin() as connection:
     connection.execute(
         text(
@@ -65,16 +105,30 @@ def healthz():
     return jsonify({"status": "ok"})
 
 
-@app.post("/api/v1/billing/credits/webhook")
-def webhook():
+def verified_event() -> dict:
     payload = request.get_data(as_text=True)
     try:
         stripe.WebhookSignature.verify_header(
             payload, request.headers.get("Stripe-Signature", ""), secret, 300
         )
     except stripe.SignatureVerificationError:
-        return jsonify({"error": "bad signature"}), 400
-    event = json.loads(payload)
+        abort(400)
+    return json.loads(payload)
+
+
+@app.post(REDELIVERY_PATH)
+def redelivery():
+    event = verified_event()
+    with reads.connect() as connection:
+        delivered = connection.execute(DELIVERED, {"event_id": event["id"]}).first()
+    if delivered is None:
+        return jsonify({"error": "not delivered before"}), 409
+    return jsonify({"received": True, "outcome": "duplicate"})
+
+
+@app.post(WEBHOOK_PATH)
+def webhook():
+    event = verified_event()
     session = event["data"]["object"]
     with engine.begin() as connection:
         recorded = connection.execute(
@@ -119,3 +173,15 @@ def webhook():
             )
         connection.execute(ENTRY, entries)
     return jsonify({"received": True, "outcome": "credited"})
+
+
+@app.get("/credits/purchase/<public_id>/status")
+def status(public_id: str):
+    user_id = session.get("_user_id")
+    if user_id is None:
+        abort(401)
+    with reads.connect() as connection:
+        row = connection.execute(STATUS, {"public_id": public_id, "user_id": int(user_id)}).first()
+    if row is None:
+        abort(404)
+    return FRAGMENT.render(p=row)

@@ -26,6 +26,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,11 +43,12 @@ from .config import (
     RESULTS,
     ROOT,
     SMOKE,
+    SQLITE_WORKERS,
     USER_AGENT,
     Mode,
 )
 from .load import Result
-from .servers import Server, proc_status_kb, reset_peak
+from .servers import Server, gunicorn_config, proc_status_kb, reset_peak
 
 DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
@@ -148,6 +150,8 @@ class Run:
         return url
 
     def start(self, name: str, wsgi: str, env: dict[str, str], health: str = "/healthz") -> Server:
+        if self.mode.workers:
+            env = {"GUNICORN_WORKERS": str(self.mode.workers), **env}
         server = Server(name, wsgi, env, self.log_dir, app_root=self.app_root, health_path=health)
         self.servers.append(server)
         server.wait_ready()
@@ -243,21 +247,31 @@ class Run:
         seconds = mode.round_seconds * mode.rounds
         return max(mode.min_events, int(estimate * seconds * mode.event_factor * share))
 
-    def fulfil_round(self, server: Server, signed: list, name: str, **kwargs) -> Result:
-        """POST a round's share of distinct signed events once each, counting "credited"."""
+    def post_round(
+        self,
+        server: Server,
+        signed: list,
+        name: str,
+        *,
+        again: bool = False,
+        path: str | None = None,
+        **kwargs,
+    ) -> Result:
+        """POST a round's share of distinct signed events once each, counting "credited"; or,
+        `again`, events already delivered, in a loop for the round, counting "duplicate"."""
         from .events import WEBHOOK_PATH
         from .load import post_bodies
 
         mode = self.mode
         return post_bodies(
             server.base,
-            WEBHOOK_PATH,
+            path or WEBHOOK_PATH,
             signed,
             self.tmp / f"{name}.txt",
             mode,
             mode.round_seconds,
-            wrap=False,
-            expect='"credited"',
+            wrap=again,
+            expect='"duplicate"' if again else '"credited"',
             **kwargs,
         )
 
@@ -356,13 +370,7 @@ class Run:
 
     def postgres_phases(self) -> None:
         from .data import pending_purchases
-        from .events import (
-            WEBHOOK_PATH,
-            event_bodies,
-            session_template,
-            sign_all,
-        )
-        from .load import post_bodies
+        from .events import REDELIVERY_PATH, event_bodies, session_template, sign_all
 
         mode = self.mode
         url = self.new_database("main", template="tpl")
@@ -371,6 +379,9 @@ class Run:
         app = self.app_for(url)
         template, kind = session_template()
         self.results["info"]["event_session"] = kind
+        # The full run measures the minimal Core handlers (reference_app.py) in the same
+        # rounds, each right after the app's load, on their own copy of the database.
+        ref = self.start_reference(template) if mode.extras else None
 
         # fulfil: distinct signed events for distinct pending purchases.
         count = self.events_needed()
@@ -381,95 +392,92 @@ class Run:
         self.results["info"]["event_bytes"] = len(bodies[0])
         log(f"fulfil: {count:,} signed events for {count:,} pending purchases")
         parts = chunks(sign_all(bodies, self.webhook_secret), mode.rounds)
+        if ref:
+            ref.parts = chunks(sign_all(ref.bodies, self.webhook_secret), mode.rounds)
 
         def fulfil_round(i: int) -> dict[str, Result]:
-            result = self.fulfil_round(server, parts[i], "events")
-            wait_quiet(server)
-            return {"fulfil": result}
+            def app_load() -> Result:
+                result = self.post_round(server, parts[i], "events")
+                wait_quiet(server)  # the receipts' background send, before the next load
+                return result
+
+            loads = {"fulfil": app_load}
+            if ref:
+                loads["reference_fulfil"] = lambda: self.post_round(ref.server, ref.parts[i], "ref")
+            return self.paired(i, loads)
 
         results, ratios = self.alternate("fulfil", fulfil_round)
-        fulfil = results["fulfil"]
         self.results["phases"]["fulfil"]["events_prepared"] = count
-        self.require_clean("fulfil", fulfil)
-        if fulfil.exhausted:
-            raise BenchFailure("fulfil ran out of distinct events: raise event_factor")
-        if fulfil.counted != fulfil.requests:
-            raise BenchFailure(
-                f"fulfil: {fulfil.requests - fulfil.counted} deliveries did not credit"
-            )
+        for name, result in results.items():
+            self.require_clean(name, result)
+            require_credited(name, result)
         self.results["ratios"]["fulfil"] = ratios["fulfil"]
         self.check_ledger("fulfil", env, url)
         self.check_server_log(server, "fulfil")
-        if mode.extras:
-            # Right after fulfil, so the two are measured as close together as they can be.
-            self.reference_phase(template)
+        if ref:
+            self.check_ledger("reference_fulfil", ref.env, ref.url)
+            self.reference_ratio("fulfil", ratios)
 
         # replay: the events that were delivered, delivered again (signed anew, same bodies).
-        delivered = recorded_event_ids(url)
-        replay_bodies = [b for b in bodies if json.loads(b)["id"] in delivered]
         if self.wanted("replay"):
             before = ledger_counts(url)
-            signed = sign_all(replay_bodies, self.webhook_secret)
+            ref_before = ledger_counts(ref.url) if ref else None
+            signed = self.redeliveries(url, bodies)
+            ref_signed = self.redeliveries(ref.url, ref.bodies) if ref else []
 
-            def replay_round(_: int) -> dict[str, Result]:
-                return {
-                    "replay": post_bodies(
-                        server.base,
-                        WEBHOOK_PATH,
-                        signed,
-                        self.tmp / "replay.txt",
-                        mode,
-                        mode.round_seconds,
-                        wrap=True,
-                        expect='"duplicate"',
+            def replay_round(i: int) -> dict[str, Result]:
+                loads = {"replay": lambda: self.post_round(server, signed, "replay", again=True)}
+                if ref:
+                    loads["reference_replay"] = lambda: self.post_round(
+                        ref.server, ref_signed, "ref_replay", again=True, path=REDELIVERY_PATH
                     )
-                }
+                return self.paired(i, loads)
 
             results, ratios = self.alternate("replay", replay_round)
-            replay = results["replay"]
             self.results["phases"]["replay"]["events"] = len(signed)
-            self.require_clean("replay", replay)
-            after = ledger_counts(url)
-            if after != before:
-                raise BenchFailure(f"replay wrote to the ledger: {before} -> {after}")
-            if replay.counted != replay.requests:
-                raise BenchFailure("replay: some redeliveries were not answered as duplicates")
+            for name, result in results.items():
+                self.require_clean(name, result)
+                if result.counted != result.requests:
+                    raise BenchFailure(f"{name}: some redeliveries were not answered duplicate")
+            if ledger_counts(url) != before:
+                raise BenchFailure(f"replay wrote to the ledger: {before} -> {ledger_counts(url)}")
+            if ref and ledger_counts(ref.url) != ref_before:
+                raise BenchFailure("reference_replay wrote to the ledger")
             self.results["ratios"]["replay"] = ratios["replay"]
             self.results["phases"]["replay"]["new_ledger_entries"] = 0
             self.check_ledger("replay", env, url)
             self.check_server_log(server, "replay")
+            if ref:
+                self.reference_ratio("replay", ratios)
 
         # poll: logged-in buyers polling their own completed purchase's status partial.
         if self.wanted("poll"):
-            credited = completed_owners(url, [p["public_id"] for p in purchases], mode.poll_users)
-            lines = []
-            for user_id, public_id in credited:
-                cookie = session_cookie(app, user_id)
-                lines.append(
-                    (
-                        f"/credits/purchase/{public_id}/status",
-                        {"Cookie": f"session={cookie}", "HX-Request": "true"},
-                    )
-                )
+            public_ids = [p["public_id"] for p in purchases]
+            lines = poll_lines(app, completed_owners(url, public_ids, mode.poll_users))
             expect_answer(server.base, *lines[0], status=200, contains="purchase-status")
-            results, ratios = self.alternate(
-                "poll", lambda _: {"poll": self.get_round(server, lines, "poll")}
-            )
+            if ref:
+                owners = completed_owners(ref.url, ref.public_ids, mode.poll_users)
+                ref_lines = poll_lines(ref.app, owners)
+                expect_answer(ref.server.base, *ref_lines[0], status=200, contains="Completed")
+
+            def poll_round(i: int) -> dict[str, Result]:
+                loads = {"poll": lambda: self.get_round(server, lines, "poll")}
+                if ref:
+                    loads["reference_poll"] = lambda: self.get_round(ref.server, ref_lines, "ref")
+                return self.paired(i, loads)
+
+            results, ratios = self.alternate("poll", poll_round)
             self.results["phases"]["poll"]["users"] = len(lines)
-            self.require_clean("poll", results["poll"])
+            for name, result in results.items():
+                self.require_clean(name, result)
             self.results["ratios"]["poll"] = ratios["poll"]
+            if ref:
+                self.reference_ratio("poll", ratios)
 
         if self.wanted("poll") and mode.extras:
             # Informational: polls of purchases still pending, answered 204 "nothing new".
-            lines = []
-            for p in pending_polled:
-                cookie = session_cookie(app, p["user_id"])
-                lines.append(
-                    (
-                        f"/credits/purchase/{p['public_id']}/status?seen=pending",
-                        {"Cookie": f"session={cookie}", "HX-Request": "true"},
-                    )
-                )
+            owners = [(p["user_id"], p["public_id"]) for p in pending_polled]
+            lines = poll_lines(app, owners, "?seen=pending")
             expect_answer(server.base, *lines[0], status=204)
             results, ratios = self.alternate(
                 "poll_pending",
@@ -481,40 +489,53 @@ class Run:
         if self.wanted("poll"):
             self.check_ledger("poll", env, url)
             self.check_server_log(server, "poll")
+        if ref:
+            self.check_ledger("reference", ref.env, ref.url)
+            self.check_server_log(ref.server, "reference")
+            self.stop(ref.server)
         self.stop(server)
 
-    def reference_phase(self, template: dict) -> None:
-        """Informational: the minimal hand-written Core handler (`reference_app.py`) fulfilling
-        the same kind of events on its own copy of the database, against the same baseline."""
+    def start_reference(self, template: dict) -> Reference:
+        """Start the minimal Core handlers (`reference_app.py`) on their own copy of the
+        database, with their own distinct events for the same kind of pending purchases (signed
+        beside the app's, just before the phase)."""
         from .data import pending_purchases
-        from .events import event_bodies, sign_all
+        from .events import event_bodies
 
-        mode = self.mode
         url = self.new_database("reference", template="tpl")
         env = self.app_env(url)
         server = self.start("reference", "benchmarks.reference_app:app", env)
-        count = self.events_needed()
-        purchases = pending_purchases(url, count, seed=13, checked=True)
-        signed = sign_all(event_bodies(template, purchases), self.webhook_secret)
-        parts = chunks(signed, mode.rounds)
+        purchases = pending_purchases(url, self.events_needed(), seed=13, checked=True)
+        bodies = event_bodies(template, purchases)
+        public_ids = [p["public_id"] for p in purchases]
+        return Reference(server, url, env, self.app_for(url), bodies, public_ids)
 
-        def reference_round(i: int) -> dict[str, Result]:
-            return {"reference_fulfil": self.fulfil_round(server, parts[i], "reference")}
+    def reference_ratio(self, name: str, ratios: dict[str, float]) -> None:
+        """Record a reference handler's ratio and how much of its rate the app reached."""
+        ratio = ratios[f"reference_{name}"]
+        phases = self.results["phases"]
+        pairs = zip(
+            phases[name]["round_ratios"], phases[f"reference_{name}"]["round_ratios"], strict=True
+        )
+        # Per round the two loads share their bare windows, which then cancel out.
+        share = statistics.median(app / reference for app, reference in pairs)
+        self.results["info"][f"reference_{name}_ratio"] = round(ratio, 4)
+        self.results["info"][f"{name}_of_reference"] = round(share, 3)
+        log(f"{name} reached {share:.0%} of the reference's rate (median of the rounds)")
 
-        results, ratios = self.alternate("reference", reference_round)
-        result = results["reference_fulfil"]
-        self.require_clean("reference_fulfil", result)
-        if result.exhausted or result.counted != result.requests:
-            raise BenchFailure("reference_fulfil: ran out of events or did not credit them all")
-        ratio = ratios["reference_fulfil"]
-        self.results["info"]["reference_fulfil_ratio"] = round(ratio, 4)
-        fulfil = self.results["ratios"].get("fulfil")
-        if fulfil:
-            self.results["info"]["fulfil_of_reference"] = round(fulfil / ratio, 3)
-            log(f"fulfil reached {fulfil / ratio:.0%} of the reference's ratio")
-        self.check_ledger("reference", env, url)
-        self.check_server_log(server, "reference")
-        self.stop(server)
+    def redeliveries(self, database_url: str, bodies: list[str]) -> list:
+        """The delivered events among `bodies`, signed anew for delivery again."""
+        from .events import sign_all
+
+        delivered = recorded_event_ids(database_url)
+        again = [b for b in bodies if json.loads(b)["id"] in delivered]
+        return sign_all(again, self.webhook_secret)
+
+    def paired(self, i: int, loads: dict[str, Callable[[], Result]]) -> dict[str, Result]:
+        """Run a round's loads one after another, the app's and its reference's: in reverse
+        order in odd rounds, so neither always comes straight after a bare window."""
+        names = list(loads)[::-1] if i % 2 else list(loads)
+        return {name: loads[name]() for name in names}
 
     def sqlite_phase(self) -> None:
         from .data import pending_purchases
@@ -525,7 +546,9 @@ class Run:
         url = f"sqlite:///{self.tmp / 'bench.sqlite3'}"
         env = self.app_env(url)
         self.prepare_schema(url)
-        server = self.start("app_sqlite", "wsgi:app", env)
+        # Two workers, as the SQLite phase is specified (the config's default is four).
+        workers = {"GUNICORN_WORKERS": str(SQLITE_WORKERS)}
+        server = self.start("app_sqlite", "wsgi:app", {**env, **workers})
         app = self.app_for(url)
         template, _ = session_template()
 
@@ -535,13 +558,7 @@ class Run:
             status, answer = post(server.base + WEBHOOK_PATH, payload, signature)
             if status != 200 or '"credited"' not in answer:
                 raise BenchFailure(f"sqlite: priming delivery answered {status} {answer}")
-        lines = [
-            (
-                f"/credits/purchase/{p['public_id']}/status",
-                {"Cookie": f"session={session_cookie(app, p['user_id'])}", "HX-Request": "true"},
-            )
-            for p in pollers
-        ]
+        lines = poll_lines(app, [(p["user_id"], p["public_id"]) for p in pollers])
         count = self.events_needed(0.5)
         purchases = pending_purchases(url, count, seed=22, checked=True)
         self.check_ledger("sqlite_load", env, url)
@@ -553,7 +570,7 @@ class Run:
             outcome: dict[str, Result] = {}
 
             def fulfil_load() -> None:
-                outcome["sqlite_fulfil"] = self.fulfil_round(
+                outcome["sqlite_fulfil"] = self.post_round(
                     server, parts[i], "sqlite-events", connections=half, threads=1
                 )
 
@@ -579,10 +596,7 @@ class Run:
         self.results["ratios"]["sqlite_poll"] = ratios["sqlite_poll"]
         self.require_clean("sqlite_fulfil", fulfil)
         self.require_clean("sqlite_poll", poll)
-        if fulfil.exhausted:
-            raise BenchFailure("sqlite ran out of distinct events: raise event_factor")
-        if fulfil.counted != fulfil.requests:
-            raise BenchFailure("sqlite: some deliveries did not credit")
+        require_credited("sqlite_fulfil", fulfil)
         wait_quiet(server)
         self.check_server_log(server, "sqlite")
         self.check_ledger("sqlite", env, url)
@@ -802,6 +816,38 @@ def grants_vs_paid(database_url: str) -> dict[str, Any]:
         "entries": int(entries),
         "problems": problems,
     }
+
+
+@dataclass
+class Reference:
+    """The reference handlers' server and what their phases send."""
+
+    server: Server
+    url: str
+    env: dict[str, str]
+    app: Any  # the app on the reference's database, for log-in cookies
+    bodies: list[str]
+    public_ids: list[str]
+    parts: list[list] = field(default_factory=list)  # the bodies signed, a share per round
+
+
+def poll_lines(app, owners: list[tuple], query: str = "") -> list[tuple]:
+    """Status-partial requests of logged-in buyers, each for their own purchase."""
+    return [
+        (
+            f"/credits/purchase/{public_id}/status{query}",
+            {"Cookie": f"session={session_cookie(app, user_id)}", "HX-Request": "true"},
+        )
+        for user_id, public_id in owners
+    ]
+
+
+def require_credited(name: str, result: Result) -> None:
+    """Every delivery of a fulfilment load must have credited a purchase."""
+    if result.exhausted:
+        raise BenchFailure(f"{name} ran out of distinct events: raise event_factor")
+    if result.counted != result.requests:
+        raise BenchFailure(f"{name}: {result.requests - result.counted} deliveries did not credit")
 
 
 def ledger_counts(database_url: str) -> tuple[int, int, int]:
@@ -1038,6 +1084,15 @@ def run_together(functions: list[Callable[[], None]]) -> None:
 # -- the report -----------------------------------------------------------------------------
 
 
+def gunicorn_setting(mode: Mode, app_root: Path) -> str:
+    workers, threads = gunicorn_config(app_root)
+    workers = mode.workers or workers
+    return (
+        f"gunicorn.conf.py ({workers} workers x {threads} gthreads; the SQLite phase"
+        f" {SQLITE_WORKERS} workers), bind 127.0.0.1"
+    )
+
+
 def verdicts(results: dict[str, Any], mode: Mode) -> list[str]:
     """Every performance target missed (floors, flat, CSV memory)."""
     missed = []
@@ -1069,16 +1124,18 @@ def table(results: dict[str, Any]) -> str:
             )
         )
     info = results.get("info", {})
-    if "reference_fulfil_ratio" in info:
-        rows.append(
-            (
-                "ratio reference_fulfil (Core)",
-                f"{info['reference_fulfil_ratio']:.3f}",
-                "-",
-                "-",
-                "info",
+    for name in ("fulfil", "replay", "poll"):
+        if f"reference_{name}_ratio" in info:
+            share = info[f"{name}_of_reference"]
+            rows.append(
+                (
+                    f"ratio reference_{name} (Core)",
+                    f"{info[f'reference_{name}_ratio']:.3f}",
+                    "-",
+                    "-",
+                    f"info: {name} = {share:.0%} of it",
+                )
             )
-        )
     if "poll_pending_ratio" in info:
         rows.append(
             ("ratio poll_pending (204)", f"{info['poll_pending_ratio']:.3f}", "-", "-", "info")
@@ -1154,7 +1211,7 @@ def main(argv: list[str] | None = None) -> int:
         "flat_seconds": mode.flat_seconds,
         "flat_order": list(mode.flat_order),
         "max_requests_per_thread": mode.max_requests,
-        "gunicorn": "gunicorn.conf.py (2 workers x 4 gthreads), bind 127.0.0.1",
+        "gunicorn": gunicorn_setting(mode, app_root),
     }
     failure = None
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import runpy
 import socket
 import subprocess
 import sys
@@ -19,6 +20,12 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def gunicorn_config(app_root: Path = ROOT) -> tuple[int, int]:
+    """The workers and threads gunicorn.conf.py gives a server in this environment."""
+    config = runpy.run_path(str(app_root / "gunicorn.conf.py"))
+    return int(config["workers"]), int(config["threads"])
 
 
 class Server:
@@ -43,6 +50,7 @@ class Server:
         full_env = {**os.environ, **env, "GUNICORN_BIND": f"127.0.0.1:{self.port}"}
         # The benchmark package must be importable for the bare app; the app comes from app_root.
         full_env["PYTHONPATH"] = os.pathsep.join([str(app_root), str(ROOT)])
+        self.worker_count = int(full_env.get("GUNICORN_WORKERS") or gunicorn_config(app_root)[0])
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             # Each master gets its own control socket (gunicorn 27 shares one path by default).
@@ -69,8 +77,8 @@ class Server:
                 raise RuntimeError(f"{self.name} exited early; see {self.log_path}")
             try:
                 with urllib.request.urlopen(self.base + self.health_path, timeout=2) as r:  # noqa: S310
-                    # Both workers should have booted before any load starts.
-                    if r.status == 200 and len(self.workers()) >= 2:
+                    # Every worker should have booted before any load starts.
+                    if r.status == 200 and len(self.workers()) >= self.worker_count:
                         return
             except OSError:
                 pass

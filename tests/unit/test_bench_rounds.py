@@ -31,3 +31,17 @@ def test_rounds_combine_into_totals_with_the_median_p50_and_the_worst_p99():
     assert (total.p50_ms, total.p99_ms) == (2.0, 50.0)
     assert rate(total) == 59 / 6.0  # counted answers when a load counts them
     assert rate(combine([result(10), result(20)])) == 30 / 4.0  # else every request
+
+
+def test_the_reported_server_settings_are_the_configs_own(monkeypatch):
+    from benchmarks.config import FULL, SMOKE
+    from benchmarks.run import gunicorn_setting
+    from benchmarks.servers import ROOT, gunicorn_config
+
+    monkeypatch.delenv("GUNICORN_WORKERS", raising=False)
+    monkeypatch.delenv("GUNICORN_THREADS", raising=False)
+    assert gunicorn_config() == (4, 2)
+    assert gunicorn_setting(FULL, ROOT).startswith("gunicorn.conf.py (4 workers x 2 gthreads;")
+    assert gunicorn_setting(SMOKE, ROOT).startswith("gunicorn.conf.py (2 workers x 2 gthreads;")
+    monkeypatch.setenv("GUNICORN_WORKERS", "3")
+    assert gunicorn_config() == (3, 2)
