@@ -184,16 +184,6 @@ def _create_session(purchase: Purchase, package: CreditPackage, user: User) -> N
     db.session.refresh(purchase)
 
 
-def owned_purchase(user: User, public_id: object) -> Purchase:
-    """Return the user's purchase with this id; anyone else's is NotFound."""
-    purchase = None
-    if isinstance(public_id, str):
-        purchase = db.session.scalar(select(Purchase).where(Purchase.public_id == public_id))
-    if purchase is None or purchase.user_id != user.id:
-        raise NotFound("no such purchase")
-    return purchase
-
-
 _OWNED_WITH_BALANCE = (
     select(Purchase, LedgerAccount.balance)
     .outerjoin(LedgerAccount, LedgerAccount.user_id == Purchase.user_id)
@@ -201,16 +191,27 @@ _OWNED_WITH_BALANCE = (
 )
 
 
-def purchase_status(user: User, public_id: object) -> tuple[Purchase, int]:
-    """Return the user's purchase and balance, read together in one statement; while the
-    purchase awaits payment it is refreshed from Stripe (and the balance read again if that
-    completed it). Anyone else's purchase is NotFound."""
+def _owned_with_balance(user: User, public_id: object) -> tuple[Purchase, int | None]:
+    """Read the user's purchase with this id and their balance in one statement; anyone
+    else's purchase is NotFound."""
     row = None
     if isinstance(public_id, str):
         row = db.session.execute(_OWNED_WITH_BALANCE, {"public_id": public_id}).first()
     if row is None or row[0].user_id != user.id:
         raise NotFound("no such purchase")
-    purchase, balance = row
+    return row[0], row[1]
+
+
+def owned_purchase(user: User, public_id: object) -> Purchase:
+    """Return the user's purchase with this id; anyone else's is NotFound."""
+    return _owned_with_balance(user, public_id)[0]
+
+
+def purchase_status(user: User, public_id: object) -> tuple[Purchase, int]:
+    """Return the user's purchase and balance, read together in one statement; while the
+    purchase awaits payment it is refreshed from Stripe (and the balance read again if that
+    completed it). Anyone else's purchase is NotFound."""
+    purchase, balance = _owned_with_balance(user, public_id)
     if purchase.status in OPEN_STATUSES:
         purchase = refresh_from_stripe(purchase)
         if purchase.status not in OPEN_STATUSES:

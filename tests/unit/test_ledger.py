@@ -15,7 +15,7 @@ from app.errors import InsufficientCredits, LedgerConflict, ValidationFailed
 from app.extensions import db
 from app.ledger import ADJUSTMENTS_ACCOUNT, SPEND_ACCOUNT, Posting, user_account
 from app.models import LedgerAccount, LedgerEntry, LedgerTransaction
-from tests.conftest import make_user
+from tests.conftest import database_url, dispose, make_app, make_user
 
 
 def grant(user_id: int, amount: int, key: str, kind: str = "adjustment"):
@@ -120,12 +120,24 @@ def test_a_write_transaction_that_fails_midway_leaves_nothing_behind(db_app: Fla
         assert ledger.verify() == []
 
 
-def test_postgresql_reads_send_no_begin():
-    from app.database import engine_options
+def test_postgresql_reads_send_no_begin_and_writes_run_in_a_transaction(tmp_path):
+    from psycopg.pq import TransactionStatus
 
-    options = engine_options("postgresql+psycopg://db/credits", {"pool_pre_ping": False})
-    assert options == {"pool_pre_ping": False, "isolation_level": "AUTOCOMMIT"}
-    assert engine_options("sqlite:///x.sqlite3", {}) == {}
+    app = make_app(database_url("postgresql", tmp_path), tmp_path)
+    try:
+        with app.app_context():
+
+            def server_side_status() -> TransactionStatus:
+                connection = db.session.connection().connection.driver_connection
+                return connection.info.transaction_status
+
+            db.session.execute(select(LedgerAccount.id)).all()
+            assert server_side_status() == TransactionStatus.IDLE  # no BEGIN was sent
+            with write_transaction():
+                db.session.execute(select(LedgerAccount.id).with_for_update()).all()
+                assert server_side_status() == TransactionStatus.INTRANS
+    finally:
+        dispose(app)
 
 
 def test_adjust_is_audited_and_may_go_negative(ctx):
