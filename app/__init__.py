@@ -14,9 +14,9 @@ from flask_login import AnonymousUserMixin
 from sqlalchemy import bindparam, select, text
 from werkzeug.local import LocalProxy
 
-from .config import load_config
-from .database import configure_engine, engine_options
-from .extensions import csrf, db, limiter, login_manager, migrate
+from app.config import load_config
+from app.db import configure_engine, engine_options
+from app.extensions import csrf, db, limiter, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,10 +43,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
 
-    from . import sandbox
+    from app.payments import sandbox_mount
 
-    if sandbox.sandbox_wanted(app):
-        sandbox.install(app)
+    if sandbox_mount.sandbox_wanted(app):
+        sandbox_mount.install(app)
 
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
         app.config["SQLALCHEMY_DATABASE_URI"], app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
@@ -59,18 +59,18 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     with app.app_context():
         configure_engine(db.engine)
 
-    from . import errors_http, formatting, security
-    from .admin.views import bp as admin_bp
-    from .auth.views import bp as auth_bp
-    from .catalog.views import bp as catalog_bp
-    from .checkout.views import bp as checkout_bp
-    from .cli import register_cli
-    from .history.views import bp as history_bp
-    from .webhooks.views import bp as webhooks_bp
+    from app.cli import register_cli
+    from app.web import error_handlers, security_headers, template_filters
+    from app.web.admin.views import bp as admin_bp
+    from app.web.auth.views import bp as auth_bp
+    from app.web.catalog.views import bp as catalog_bp
+    from app.web.checkout.views import bp as checkout_bp
+    from app.web.history.views import bp as history_bp
+    from app.web.webhooks.views import bp as webhooks_bp
 
-    errors_http.register(app)
-    formatting.register(app)
-    security.register(app)
+    error_handlers.register(app)
+    template_filters.register(app)
+    security_headers.register(app)
     app.register_blueprint(auth_bp)
     app.register_blueprint(catalog_bp)
     app.register_blueprint(history_bp)
@@ -83,7 +83,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     def header_context() -> dict:
         from flask_login import current_user
 
-        from .ledger import balance
+        from app.ledger import balance
 
         if current_user.is_authenticated:
             # Read only if a template shows it (partials pass their own), and then once.
@@ -105,9 +105,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _init_login(app: Flask) -> None:
-    from .accounts import user_for_token
-    from .http import json_error, wants_json
-    from .models import User
+    from app.domain.users import user_for_token
+    from app.models import User
+    from app.web.responses import json_error, wants_json
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

@@ -10,9 +10,10 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from . import accounts, ledger
-from .errors import DomainError, StripeUnavailable
-from .packages import seed_packages
+from app import ledger
+from app.domain import users
+from app.domain.packs import seed_packages
+from app.errors import DomainError, StripeUnavailable
 
 credits_cli = AppGroup("credits", help="Credit packs, balances and the ledger.")
 users_cli = AppGroup("users", help="Users and API tokens.")
@@ -45,7 +46,7 @@ def seed_packages_command() -> None:
 @click.option("--dry-run", is_flag=True, help="Print what would change and change nothing.")
 def sync_stripe_command(dry_run: bool) -> None:
     """Create or update one Stripe Product and Price per pack (idempotent)."""
-    from .payments.catalog_sync import sync_stripe
+    from app.payments.catalog_sync import sync_stripe
 
     try:
         report = sync_stripe(dry_run=dry_run, echo=click.echo)
@@ -68,7 +69,7 @@ def reconcile_command(since_text: str, apply: bool) -> None:
     Exit 0 when no unrepaired drift remains, 1 when some does, 2 when Stripe cannot be
     reached, 3 when another run holds the lock.
     """
-    from .payments.reconcile import ReconcileLocked, parse_duration, reconcile, run_lock
+    from app.payments.reconcile import ReconcileLocked, parse_duration, reconcile, run_lock
 
     try:
         since = parse_duration(since_text)
@@ -114,7 +115,7 @@ def reconcile_command(since_text: str, apply: bool) -> None:
 def grant_command(email: str, amount: int, reason: str) -> None:
     """Adjust a user's balance by hand (audited)."""
     try:
-        user = accounts.get_user(email)
+        user = users.get_user(email)
         txn = ledger.adjust(user, amount, reason, actor="cli")
     except DomainError as exc:
         _fail(exc)
@@ -127,7 +128,7 @@ def grant_command(email: str, amount: int, reason: str) -> None:
 def balance_command(email: str) -> None:
     """Print a user's balance as the last line."""
     try:
-        user = accounts.get_user(email)
+        user = users.get_user(email)
     except DomainError as exc:
         _fail(exc)
     click.echo(str(ledger.balance(user.id)))
@@ -154,7 +155,7 @@ def create_user_command(email: str, password: str | None, admin: bool) -> None:
     generated = password is None
     password = password or secrets.token_urlsafe(12)
     try:
-        user = accounts.create_user(email, password, is_admin=admin, actor="cli")
+        user = users.create_user(email, password, is_admin=admin, actor="cli")
     except DomainError as exc:
         _fail(exc)
     click.echo(f"created {'admin' if admin else 'user'} {user.email}")
@@ -168,10 +169,10 @@ def create_user_command(email: str, password: str | None, admin: bool) -> None:
 def token_command(email: str, name: str) -> None:
     """Create an API token and print it as the last line (it is shown only once)."""
     try:
-        user = accounts.get_user(email)
+        user = users.get_user(email)
     except DomainError as exc:
         _fail(exc)
-    token = accounts.issue_token(user, name, actor="cli")
+    token = users.issue_token(user, name, actor="cli")
     click.echo(f"token for {user.email} (store it now; it is not shown again):")
     click.echo(token)
 
@@ -183,8 +184,8 @@ def demo_command() -> None:
         click.echo("error: demo users are for development only", err=True)
         sys.exit(1)
     for email, password, is_admin in DEMO_USERS:
-        if accounts.find_user(email) is None:
-            accounts.create_user(email, password, is_admin=is_admin, actor="cli")
+        if users.find_user(email) is None:
+            users.create_user(email, password, is_admin=is_admin, actor="cli")
         click.echo(f"{'admin' if is_admin else 'user ':<5}  {email}  /  {password}")
 
 
@@ -196,7 +197,7 @@ outbox_cli = AppGroup("outbox", help="Emails waiting to be sent.")
 @click.option("--interval", default=15.0, show_default=True, help="Seconds between rounds.")
 def outbox_deliver_command(loop: bool, interval: float) -> None:
     """Send the emails that are due (receipts, refund and dispute notices)."""
-    from .outbox import deliver_pending
+    from app.domain.mail import deliver_pending
 
     while True:
         sent, failed = deliver_pending()

@@ -25,8 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .database import attach_append_only_guards
-from .extensions import db
+from app.db import attach_append_only_guards
+from app.extensions import db
 
 
 def utcnow() -> datetime:

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import Select
 
-from .errors import ValidationFailed
-from .extensions import db
+from app.errors import ValidationFailed
+from app.extensions import db
 
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 

@@ -44,10 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
 
-    from app import audit, outbox
-    from app.checkout import views as checkout_views
+    from app.domain import audit, mail
     from app.extensions import db, limiter, login_manager
-    from app.payments import events
+    from app.payments import dispatch
+    from app.web.checkout import views as checkout_views
 
     from . import run as bench
     from .data import pending_purchases, prepare_schema
@@ -89,10 +89,10 @@ def main(argv: list[str] | None = None) -> int:
             "as is": [],
             "no audit records": [(audit, "record", lambda *a, **k: None)],
             "no receipt (outbox row and its send)": [
-                (outbox, "enqueue_receipt", lambda *a, **k: None)
+                (mail, "enqueue_receipt", lambda *a, **k: None)
             ],
             "no dedupe read before the transaction": [
-                (events, "_already_recorded", lambda _id: False)
+                (dispatch, "_already_recorded", lambda _id: False)
             ],
         }
         seeds = iter(range(100, 100 + repeats * len(fulfil_variants)))

@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         measure("poll", [poll(purchases[i % 20]) for i in range(n)])
         measure("reference_poll", [poll(purchases[i % 20], via=reference_client) for i in range(n)])
         measure("poll_pending", [poll(pending[i % 20], "?seen=pending") for i in range(n)])
-        from app.outbox import wait_for_background
+        from app.domain.mail import wait_for_background
 
         wait_for_background()
     finally:

@@ -916,7 +916,7 @@ def session_cookie(app, user_id: int) -> str:
 
 
 def bearer_token(app, user_id: int) -> str:
-    from app.accounts import issue_token
+    from app.domain.users import issue_token
     from app.extensions import db
     from app.models import User
 
@@ -946,9 +946,9 @@ def totals_cost(apps: dict[str, Any], repeat: int = 5) -> dict[str, Any]:
 
     The admin list page shows these; they read the whole filtered set, so they grow with it.
     """
+    from app.domain.purchases import PurchaseFilter
+    from app.domain.reports import daily_net, totals
     from app.extensions import db
-    from app.purchases import PurchaseFilter
-    from app.reports import daily_net, totals
 
     seconds = {}
     for size, app in apps.items():

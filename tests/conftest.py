@@ -21,10 +21,10 @@ from sqlalchemy import create_engine, select, text
 from werkzeug.security import generate_password_hash
 
 from app import create_app
+from app.domain.packs import seed_packages
 from app.extensions import db
 from app.ledger import ensure_account, user_account
 from app.models import CreditPackage, Purchase, PurchaseStatus, User
-from app.packages import seed_packages
 
 PASSWORD = "correct-horse-battery"
 PASSWORD_HASH = generate_password_hash(PASSWORD, method="scrypt")

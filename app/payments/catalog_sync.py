@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from .. import audit
-from ..database import write_transaction
-from ..extensions import db
-from ..models import CreditPackage
-from .client import call_stripe, stripe_client
+from app.db import write_transaction
+from app.domain import audit
+from app.extensions import db
+from app.models import CreditPackage
+from app.payments.client import call_stripe, stripe_client
 
 Echo = Callable[[str], None]
 

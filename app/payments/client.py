@@ -10,7 +10,7 @@ from typing import TypeVar
 import stripe
 from flask import current_app, has_request_context
 
-from ..errors import StripeUnavailable
+from app.errors import StripeUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

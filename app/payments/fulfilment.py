@@ -16,19 +16,14 @@ from flask import current_app
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import joinedload
 
-from .. import audit, ledger, outbox
-from ..database import write_transaction
-from ..extensions import db
-from ..ledger import Posting, sales_account, user_account
-from ..models import (
-    OPEN_STATUSES,
-    UNPAID_END_STATUSES,
-    Purchase,
-    PurchaseStatus,
-    utcnow,
-)
-from ..purchases import set_status, update_purchase
-from .client import call_stripe, stripe_client
+from app import ledger
+from app.db import write_transaction
+from app.domain import audit, mail
+from app.domain.purchases import set_status, update_purchase
+from app.extensions import db
+from app.ledger import Posting, sales_account, user_account
+from app.models import OPEN_STATUSES, UNPAID_END_STATUSES, Purchase, PurchaseStatus, utcnow
+from app.payments.client import call_stripe, stripe_client
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +128,7 @@ def credit_purchase(
     posted = _grant(purchase, actor)
     account = user_account(purchase.user_id)
     balance = posted.balances[account] if posted.created else ledger.balance(purchase.user_id)
-    outbox.enqueue_receipt(purchase, balance)
+    mail.enqueue_receipt(purchase, balance)
 
 
 def apply_session(session: Any, event_type: str | None, actor: str) -> tuple[str, Purchase | None]:

@@ -19,10 +19,11 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from .. import audit
-from ..database import write_transaction
-from ..extensions import db
-from ..models import (
+from app.db import write_transaction
+from app.domain import audit
+from app.domain.purchases import lock_purchase, set_status
+from app.extensions import db
+from app.models import (
     OPEN_STATUSES,
     PAID_STATUSES,
     UNPAID_END_STATUSES,
@@ -30,11 +31,10 @@ from ..models import (
     PurchaseStatus,
     utcnow,
 )
-from ..purchases import lock_purchase, set_status
-from .client import call_stripe, stripe_client
-from .events import CHARGE_EVENTS, DISPUTE_EVENTS, fetch_money_state, money_handler
-from .fulfilment import PAID, fulfil_checkout, session_outcome
-from .takebacks import taken_back, target_taken_back
+from app.payments.client import call_stripe, stripe_client
+from app.payments.dispatch import CHARGE_EVENTS, DISPUTE_EVENTS, fetch_money_state, money_handler
+from app.payments.fulfilment import PAID, fulfil_checkout, session_outcome
+from app.payments.takebacks import taken_back, target_taken_back
 
 LOCK_NAME = "credits-reconcile"
 Bar = Callable[[list, str], contextlib.AbstractContextManager[Iterable]]

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from .. import audit
-from ..database import dialect_insert, write_transaction
-from ..errors import LedgerConflict, ValidationFailed
-from ..extensions import db
-from ..formatting import money
-from ..models import PAID_STATUSES, Purchase, RefundRequest, User
-from .client import call_stripe, stripe_client
+from app.db import dialect_insert, write_transaction
+from app.domain import audit
+from app.errors import LedgerConflict, ValidationFailed
+from app.extensions import db
+from app.models import PAID_STATUSES, Purchase, RefundRequest, User
+from app.payments.client import call_stripe, stripe_client
+from app.web.template_filters import money
 
 
 @dataclass

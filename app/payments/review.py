@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from .. import audit, ledger
-from ..database import write_transaction
-from ..errors import ValidationFailed
-from ..extensions import db
-from ..ledger import Posting, sales_account, user_account
-from ..models import LedgerTransaction, Purchase, PurchaseStatus, User
-from ..purchases import set_status
-from .fulfilment import credit_purchase
-from .takebacks import money_status, taken_back
+from app import ledger
+from app.db import write_transaction
+from app.domain import audit
+from app.domain.purchases import set_status
+from app.errors import ValidationFailed
+from app.extensions import db
+from app.ledger import Posting, sales_account, user_account
+from app.models import LedgerTransaction, Purchase, PurchaseStatus, User
+from app.payments.fulfilment import credit_purchase
+from app.payments.takebacks import money_status, taken_back
 
 # A purchase that was never credited (its payment did not match) is credited or failed;
 # one that was credited but Stripe does not show as paid is confirmed or taken back.

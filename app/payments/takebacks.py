@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from .. import ledger, outbox
-from ..extensions import db
-from ..ledger import Posting, sales_account, user_account
-from ..models import (
+from app import ledger
+from app.domain import mail
+from app.domain.purchases import set_status
+from app.extensions import db
+from app.ledger import Posting, sales_account, user_account
+from app.models import (
     PAID_STATUSES,
     LedgerAccount,
     LedgerEntry,
@@ -22,7 +24,6 @@ from ..models import (
     Purchase,
     PurchaseStatus,
 )
-from ..purchases import set_status
 
 TAKE_BACK_KINDS = ("take_back", "restore")
 # Dispute states in which the money is (or may be) gone: the credits go with it.
@@ -85,7 +86,7 @@ def _notify(purchase: Purchase, kind: str, sequence: int, amount: int, reason: s
     detail += f" Your balance: {balance:,} credits."
     if balance < 0:
         detail += f" You owe {-balance:,} credits; your next purchase pays this first."
-    outbox.enqueue_notice(purchase, f"{kind}:{sequence}", headline, detail)
+    mail.enqueue_notice(purchase, f"{kind}:{sequence}", headline, detail)
 
 
 def settle(
@@ -126,7 +127,7 @@ def settle(
         outcome = f"{'taken_back' if delta > 0 else 'restored'}:{abs(delta)}"
         _notify(purchase, kind, sequence, abs(delta), reason)
     elif dispute_changed and dispute_status == "lost":
-        outbox.enqueue_notice(
+        mail.enqueue_notice(
             purchase,
             "dispute:lost",
             f"Dispute closed: the credits stay taken back ({purchase.package_name})",

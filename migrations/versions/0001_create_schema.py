@@ -8,7 +8,7 @@ Create Date: 2026-11-26 02:37:20.578010
 from alembic import op
 import sqlalchemy as sa
 
-from app.database import APPEND_ONLY_TABLES, append_only_ddl
+from app.db import APPEND_ONLY_TABLES, append_only_ddl
 from app.models import UTCDateTime
 
 

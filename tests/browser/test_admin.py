@@ -7,7 +7,8 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from app import accounts, ledger
+from app import ledger
+from app.domain import users
 from tests.browser.conftest import WAIT_MS, Live
 from tests.conftest import make_user
 
@@ -17,7 +18,7 @@ ADMIN = "boss@example.com"
 def paid_purchase(live: Live, email: str, code: str) -> str:
     """Buy and pay a pack for a new buyer through the sandbox; return the purchase id."""
     with live.app.app_context():
-        token = accounts.issue_token(make_user(email))
+        token = users.issue_token(make_user(email))
     client = live.app.test_client()
     body = client.post(
         "/api/v1/billing/credits/purchase",
@@ -31,7 +32,7 @@ def paid_purchase(live: Live, email: str, code: str) -> str:
 
 def open_purchase(live: Live, email: str, code: str) -> str:
     with live.app.app_context():
-        token = accounts.issue_token(make_user(email))
+        token = users.issue_token(make_user(email))
     body = (
         live.app.test_client()
         .post(

@@ -6,8 +6,9 @@ import threading
 
 from sqlalchemy import func, select
 
-from app import accounts, ledger
-from app.database import write_transaction
+from app import ledger
+from app.db import write_transaction
+from app.domain import users
 from app.extensions import db
 from app.models import LedgerTransaction, Purchase
 from app.payments.client import stripe_client
@@ -22,7 +23,7 @@ def start(app, email: str, code: str) -> tuple[dict, int]:
     with app.app_context():
         user = make_user(email)
         user_id = user.id
-        headers = {"Authorization": f"Bearer {accounts.issue_token(user)}"}
+        headers = {"Authorization": f"Bearer {users.issue_token(user)}"}
     response = app.test_client().post(
         f"{API}/purchase", json={"package_code": code}, headers=headers
     )

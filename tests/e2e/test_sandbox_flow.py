@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from app import accounts, ledger
+from app import ledger
+from app.domain import users
 from app.extensions import db
 from app.models import CreditPackage, Purchase
 from tests.conftest import SandboxDriver, dispose, make_user, sandbox_app_for
@@ -25,7 +26,7 @@ API = "/api/v1/billing/credits"
 def buyer(sandbox_app):
     with sandbox_app.app_context():
         user = make_user()
-        return {"Authorization": f"Bearer {accounts.issue_token(user)}"}, user.id
+        return {"Authorization": f"Bearer {users.issue_token(user)}"}, user.id
 
 
 def buy(client, headers, code="pro") -> dict:
@@ -106,7 +107,7 @@ def test_admin_refund_through_the_sandbox_takes_credits_back(sandbox_app, sandbo
     sandbox.pay(body["session_id"])
     sandbox.flush()
     with sandbox_app.app_context():
-        admin_token = accounts.issue_token(make_user("boss@example.com", admin=True))
+        admin_token = users.issue_token(make_user("boss@example.com", admin=True))
     admin = {"Authorization": f"Bearer {admin_token}"}
     url = f"/api/v1/admin/billing/credits/purchases/{body['purchase_id']}/refund"
     response = client.post(
@@ -160,7 +161,7 @@ def test_duplicated_shuffled_and_failing_deliveries_still_credit_once(tmp_path):
     try:
         driver = SandboxDriver(app)
         with app.app_context():
-            headers = {"Authorization": f"Bearer {accounts.issue_token(make_user())}"}
+            headers = {"Authorization": f"Bearer {users.issue_token(make_user())}"}
         client = app.test_client()
         bodies = [buy(client, headers, code) for code in ("starter", "basic", "pro")]
         for body in bodies:

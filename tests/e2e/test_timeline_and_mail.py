@@ -1,4 +1,4 @@
-"""The admin timeline, resolving needs_review purchases, and receipts through an outbox."""
+"""The admin timeline, resolving needs_review purchases, and receipts through an mail."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
-from app import accounts, ledger
+from app import ledger
+from app.domain import users
+from app.domain.mail import deliver_pending, wait_for_background
 from app.extensions import db
 from app.models import AuditLog, OutboxMessage, Purchase
-from app.outbox import deliver_pending, wait_for_background
 from tests.conftest import deliver, event_for, make_purchase, make_user, session_object
 
 ADMIN_API = "/api/v1/admin/billing/credits/purchases"
@@ -52,14 +53,14 @@ def admin(sandbox_app):
     with sandbox_app.app_context():
         return {
             "Authorization": "Bearer "
-            + accounts.issue_token(make_user("boss@example.com", admin=True))
+            + users.issue_token(make_user("boss@example.com", admin=True))
         }
 
 
 def paid_pro(app, sandbox) -> tuple[dict, dict]:
     """A new buyer buys Pro through the API and pays it in the sandbox; webhooks delivered."""
     with app.app_context():
-        buyer = {"Authorization": f"Bearer {accounts.issue_token(make_user())}"}
+        buyer = {"Authorization": f"Bearer {users.issue_token(make_user())}"}
     body = (
         app.test_client()
         .post("/api/v1/billing/credits/purchase", json={"package_code": "pro"}, headers=buyer)
@@ -124,7 +125,7 @@ def test_timeline_and_resolve_are_admin_only(sandbox_app):
     client = sandbox_app.test_client()
     with sandbox_app.app_context():
         purchase = make_purchase(make_user())
-        buyer = {"Authorization": f"Bearer {accounts.issue_token(purchase.user)}"}
+        buyer = {"Authorization": f"Bearer {users.issue_token(purchase.user)}"}
         public_id = purchase.public_id
     assert client.get(f"{ADMIN_API}/{public_id}", headers=buyer).status_code == 403
     assert (
@@ -141,7 +142,7 @@ def mismatched(app, client):
             client,
             event_for(session_object(purchase, amount_total=1), "checkout.session.completed"),
         )
-        admin = accounts.issue_token(make_user("boss@example.com", admin=True))
+        admin = users.issue_token(make_user("boss@example.com", admin=True))
         return purchase.public_id, purchase.user_id, {"Authorization": f"Bearer {admin}"}
 
 
@@ -187,9 +188,9 @@ def test_resolving_a_mismatch_by_failing(app, client, mismatched):
     ("action", "status", "balance"), [("confirm", "completed", 1000), ("take_back", "failed", 0)]
 )
 def test_resolving_credited_but_unpaid(app, client, action, status, balance):
-    from app.database import write_transaction
+    from app.db import write_transaction
+    from app.domain.purchases import set_status
     from app.models import PurchaseStatus
-    from app.purchases import set_status
 
     with app.app_context():
         purchase = make_purchase(make_user())
@@ -200,7 +201,7 @@ def test_resolving_credited_but_unpaid(app, client, action, status, balance):
             set_status(row, PurchaseStatus.NEEDS_REVIEW, "reconcile")
         admin = {
             "Authorization": "Bearer "
-            + accounts.issue_token(make_user("boss@example.com", admin=True))
+            + users.issue_token(make_user("boss@example.com", admin=True))
         }
         public_id, user_id = purchase.public_id, purchase.user_id
     detail = client.get(f"{ADMIN_API}/{public_id}", headers=admin).get_json()
@@ -332,8 +333,8 @@ def test_dispute_outcomes_send_a_notice(sandbox_app, sandbox, outcome, last_subj
 
 
 def test_due_messages_are_sent_in_batches_and_a_failure_holds_back_only_itself(app, monkeypatch):
-    from app import outbox
-    from app.database import write_transaction
+    from app.db import write_transaction
+    from app.domain import mail
 
     sent_to = []
 
@@ -342,12 +343,12 @@ def test_due_messages_are_sent_in_batches_and_a_failure_holds_back_only_itself(a
             raise OSError("mailbox unavailable")
         sent_to.append(message.to_email)
 
-    monkeypatch.setattr(outbox, "send_email", send)
+    monkeypatch.setattr(mail, "send_email", send)
     with app.app_context():
         with write_transaction():
             for n, email in enumerate(["a@example.com", "broken@example.com", "b@example.com"]):
-                outbox.enqueue(f"test:{n}", "notice", email, "Hello", "Body")
-            outbox.enqueue("test:0", "notice", "a@example.com", "Hello", "Body")  # once per key
+                mail.enqueue(f"test:{n}", "notice", email, "Hello", "Body")
+            mail.enqueue("test:0", "notice", "a@example.com", "Hello", "Body")  # once per key
         assert deliver_pending(limit=2) == (2, 1)  # two batches: a + broken, then b
         assert sent_to == ["a@example.com", "b@example.com"]
         broken = db.session.scalar(
@@ -366,19 +367,19 @@ def test_due_messages_are_sent_in_batches_and_a_failure_holds_back_only_itself(a
 def test_a_sender_whose_lease_was_taken_over_records_nothing(app):
     from datetime import timedelta
 
-    from app import outbox
-    from app.database import write_transaction
+    from app.db import write_transaction
+    from app.domain import mail
 
     with app.app_context():
         with write_transaction():
-            outbox.enqueue("test:lease", "notice", "a@example.com", "Hello", "Body")
-        until, batch = outbox._claim(10)
+            mail.enqueue("test:lease", "notice", "a@example.com", "Hello", "Body")
+        until, batch = mail._claim(10)
         assert [m.to_email for m in batch] == ["a@example.com"]
-        assert outbox._claim(10)[1] == []  # leased: nobody else gets it
+        assert mail._claim(10)[1] == []  # leased: nobody else gets it
         with write_transaction():
             message = db.session.scalar(select(OutboxMessage))
             message.locked_until = until + timedelta(seconds=1)  # another sender's lease
-        outbox._finish(until, [batch[0].id], [], [])
+        mail._finish(until, [batch[0].id], [], [])
         db.session.expire_all()
         message = db.session.scalar(select(OutboxMessage))
         assert message.sent_at is None and message.locked_until == until + timedelta(seconds=1)

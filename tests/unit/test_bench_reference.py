@@ -12,8 +12,8 @@ import sys
 import pytest
 
 from app import ledger
+from app.domain.packs import seed_packages
 from app.extensions import db
-from app.packages import seed_packages
 from benchmarks.events import REDELIVERY_PATH, WEBHOOK_PATH
 from benchmarks.run import session_cookie
 from tests.conftest import (

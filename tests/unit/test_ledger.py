@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from app import ledger
-from app.database import write_transaction
+from app.db import write_transaction
 from app.errors import InsufficientCredits, LedgerConflict, ValidationFailed
 from app.extensions import db
 from app.ledger import ADJUSTMENTS_ACCOUNT, SPEND_ACCOUNT, Posting, user_account
@@ -191,8 +191,8 @@ def test_verify_reports_each_planted_violation(ctx):
 
 
 def test_verify_catches_double_grant_and_excess_take_back(ctx):
+    from app.domain.packs import get_active_package
     from app.models import Purchase
-    from app.packages import get_active_package
 
     user = make_user()
     pack = get_active_package("starter")

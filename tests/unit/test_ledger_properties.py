@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import ledger
-from app.database import write_transaction
+from app.db import write_transaction
 from app.errors import InsufficientCredits, LedgerConflict
 from app.extensions import db
 from app.ledger import ADJUSTMENTS_ACCOUNT, SPEND_ACCOUNT, Posting, user_account

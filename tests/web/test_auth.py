@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app import accounts
+from app.domain import users
 from tests.conftest import PASSWORD, make_app, make_user
 
 
@@ -114,7 +114,7 @@ def test_register_rejects_a_taken_email(client, buyer):
 
 def test_bearer_token_authenticates_api_calls_without_csrf(app, client, buyer):
     with app.app_context():
-        token = accounts.issue_token(accounts.get_user("buyer@example.com"))
+        token = users.issue_token(users.get_user("buyer@example.com"))
     response = client.get(
         "/api/v1/billing/credits/balance", headers={"Authorization": f"Bearer {token}"}
     )
@@ -130,9 +130,9 @@ def test_bad_bearer_token_is_401_json(client, buyer, header):
 
 def test_revoked_token_stops_working(app, client, buyer):
     with app.app_context():
-        user = accounts.get_user("buyer@example.com")
-        token = accounts.issue_token(user)
-        accounts.revoke_token(user.tokens[0].id, actor="test")
+        user = users.get_user("buyer@example.com")
+        token = users.issue_token(user)
+        users.revoke_token(user.tokens[0].id, actor="test")
     response = client.get(
         "/api/v1/billing/credits/balance", headers={"Authorization": f"Bearer {token}"}
     )

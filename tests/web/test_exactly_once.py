@@ -111,12 +111,12 @@ def test_both_events_racing_each_other_credit_once(db_app: Flask):
 
 
 def test_concurrent_starts_of_one_pack_make_one_purchase(db_app: Flask, stripe_fake):
-    from app import accounts
+    from app.domain import users
     from tests.conftest import sync_packs
 
     with db_app.app_context():
         sync_packs()
-        token = accounts.issue_token(make_user())
+        token = users.issue_token(make_user())
     headers = {"Authorization": f"Bearer {token}"}
 
     def start():

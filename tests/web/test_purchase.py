@@ -7,7 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from app import accounts, ledger
+from app import ledger
+from app.domain import users
 from app.extensions import db
 from app.models import AuditLog, Purchase, User
 from tests.conftest import (
@@ -35,7 +36,7 @@ def synced(app, stripe_fake):
 def buyer_token(app):
     with app.app_context():
         user = make_user()
-        return accounts.issue_token(user)
+        return users.issue_token(user)
 
 
 def bearer(token: str) -> dict:
@@ -212,12 +213,12 @@ def test_purchase_creation_is_rate_limited_per_user(tmp_path, stripe_fake):
         f"sqlite:///{tmp_path / 'rl.sqlite3'}", tmp_path, PURCHASE_RATE_LIMIT="2 per minute"
     )
     with app.app_context():
-        from app.packages import seed_packages
+        from app.domain.packs import seed_packages
 
         seed_packages()
         sync_packs()
-        token = accounts.issue_token(make_user())
-        other = accounts.issue_token(make_user("other@example.com"))
+        token = users.issue_token(make_user())
+        other = users.issue_token(make_user("other@example.com"))
     client = app.test_client()
     codes = [
         client.post(API, json={"package_code": c}, headers=bearer(token)).status_code
@@ -426,7 +427,7 @@ def test_admin_list_is_403_for_buyers_and_filters_for_admins(app, client, buyer_
         make_purchase(buyer, "pro", status="completed")
         make_purchase(other, "basic")
         make_purchase(other, "starter", status="failed")
-        admin_token = accounts.issue_token(make_user("boss@example.com", admin=True))
+        admin_token = users.issue_token(make_user("boss@example.com", admin=True))
     url = "/api/v1/admin/billing/credits/purchases"
     everything = client.get(url, headers=bearer(admin_token)).json["data"]
     assert len(everything) == 3 and {p["user_email"] for p in everything} == {

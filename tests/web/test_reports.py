@@ -8,12 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from app import accounts
+from app.domain import users
+from app.domain.purchases import PurchaseFilter
+from app.domain.reports import csv_rows, daily_net, neutralise, totals
 from app.extensions import db
-from app.formatting import decimal_amount
 from app.models import Purchase, PurchaseStatus
-from app.purchases import PurchaseFilter
-from app.reports import csv_rows, daily_net, neutralise, totals
+from app.web.template_filters import decimal_amount
 from tests.conftest import make_purchase, make_user
 
 
@@ -114,7 +114,7 @@ def test_a_formula_looking_email_is_neutralised_in_the_export(app, client):
     with app.app_context():
         evil = make_user("=cmd|'/c calc'!a1@example.com")
         paid(evil, "pro")
-        admin = accounts.issue_token(make_user("boss@example.com", admin=True))
+        admin = users.issue_token(make_user("boss@example.com", admin=True))
     response = client.get(
         "/admin/credits/purchases.csv", headers={"Authorization": f"Bearer {admin}"}
     )
@@ -124,7 +124,7 @@ def test_a_formula_looking_email_is_neutralised_in_the_export(app, client):
 
 def test_csv_export_is_admin_only(app, client):
     with app.app_context():
-        token = accounts.issue_token(make_user())
+        token = users.issue_token(make_user())
     assert (
         client.get(
             "/admin/credits/purchases.csv", headers={"Authorization": f"Bearer {token}"}
@@ -150,7 +150,7 @@ def test_a_large_export_streams_rows_before_it_ends(app, client):
                 )
             )
         db.session.commit()
-        admin = accounts.issue_token(make_user("boss@example.com", admin=True))
+        admin = users.issue_token(make_user("boss@example.com", admin=True))
     response = client.get(
         "/admin/credits/purchases.csv", headers={"Authorization": f"Bearer {admin}"}, buffered=False
     )

@@ -8,7 +8,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from app import accounts, ledger
+from app import ledger
+from app.domain import users
 from app.extensions import db
 from app.models import AuditLog, LedgerTransaction, RefundRequest
 from tests.conftest import deliver, event_for, make_purchase, make_user, session_object
@@ -26,7 +27,7 @@ def funded(app):
     with app.app_context():
         user = make_user()
         ledger.adjust(user, 100, "starting balance", actor="test")
-        return accounts.issue_token(user)
+        return users.issue_token(user)
 
 
 def test_spend_success_replay_and_conflict(client, funded):
@@ -57,7 +58,7 @@ def test_insufficient_credits_is_402_and_writes_nothing(app, client, funded):
 
 def test_a_balance_in_debt_cannot_spend(app, client, funded):
     with app.app_context():
-        ledger.adjust(accounts.get_user("buyer@example.com"), -150, "chargeback", actor="test")
+        ledger.adjust(users.get_user("buyer@example.com"), -150, "chargeback", actor="test")
     response = client.post(
         SPEND, json={"amount": 1, "idempotency_key": "k"}, headers=bearer(funded)
     )
@@ -92,7 +93,7 @@ def test_sixteen_concurrent_spends_never_overdraw(db_app: Flask):
     with db_app.app_context():
         user = make_user()
         ledger.adjust(user, 100, "start", actor="test")
-        token = accounts.issue_token(user)
+        token = users.issue_token(user)
         user_id = user.id
     barrier = threading.Barrier(16)
     statuses: list[int] = []
@@ -118,7 +119,7 @@ def test_sixteen_concurrent_spends_never_overdraw(db_app: Flask):
 
 def test_transactions_list_movements_with_balance_after(app, client, funded):
     with app.app_context():
-        user = accounts.get_user("buyer@example.com")
+        user = users.get_user("buyer@example.com")
         purchase = make_purchase(user, "starter")
         public_id = purchase.public_id
     deliver(client, event_for(session_object(purchase), "checkout.session.completed"))
@@ -156,8 +157,8 @@ def paid(app, client, stripe_fake):
                 session_object(purchase, payment_intent=intent), "checkout.session.completed"
             ),
         )
-        admin = accounts.issue_token(make_user("boss@example.com", admin=True))
-        buyer_token = accounts.issue_token(buyer)
+        admin = users.issue_token(make_user("boss@example.com", admin=True))
+        buyer_token = users.issue_token(buyer)
         return {
             "id": purchase.public_id,
             "intent": intent,

@@ -8,11 +8,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import ledger
+from app.domain.spending import spend
 from app.errors import InsufficientCredits
 from app.extensions import db
 from app.models import Purchase
 from app.payments.takebacks import DISPUTE_HOLDS, refund_target, taken_back
-from app.spending import spend
 from tests.conftest import deliver, event_for, make_purchase, make_user, session_object
 from tests.stripe_fake import FakeStripe
 
@@ -34,7 +34,7 @@ def test_any_money_history_keeps_take_backs_exact(app: Flask, steps) -> None:
     with app.app_context(), responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         db.drop_all()
         db.create_all()
-        from app.packages import seed_packages
+        from app.domain.packs import seed_packages
 
         seed_packages()
         fake = FakeStripe(mock)

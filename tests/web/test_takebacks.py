@@ -156,7 +156,7 @@ def test_dispute_after_a_partial_refund_takes_back_only_the_rest(buyer):
 def test_take_back_after_spending_leaves_a_debt_that_the_next_purchase_fills(
     buyer, client, stripe_fake
 ):
-    from app.spending import spend
+    from app.domain.spending import spend
 
     spend(buyer.user, 900, "used", "work")
     buyer.fake.refund(buyer.intent, 8500)
@@ -189,7 +189,7 @@ def test_stripe_down_while_handling_a_refund_is_retried(buyer):
 
 def test_debt_is_shown_on_the_buy_page(buyer, client, auth):
     buyer.fake.refund(buyer.intent, 8500)
-    from app.spending import spend
+    from app.domain.spending import spend
 
     spend(buyer.user, 1000, "all", "")
     buyer.send(buyer.refunded_event())

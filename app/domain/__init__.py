@@ -1,0 +1,1 @@
+"""Plain services: purchases, packs, users, spending, audit, timeline, reports, mail."""

@@ -1,0 +1,43 @@
+"""The credit ledger: the only code that moves credits, and every read of what it holds."""
+
+from app.ledger.posting import (
+    ADJUSTMENTS_ACCOUNT,
+    KINDS,
+    OVERDRAFT_KINDS,
+    SALES_ACCOUNT,
+    SALES_SHARDS,
+    SPEND_ACCOUNT,
+    Posted,
+    Posting,
+    adjust,
+    balance,
+    ensure_account,
+    fingerprint,
+    movement_json,
+    movements,
+    post,
+    sales_account,
+    user_account,
+    verify,
+)
+
+__all__ = [
+    "ADJUSTMENTS_ACCOUNT",
+    "KINDS",
+    "OVERDRAFT_KINDS",
+    "SALES_ACCOUNT",
+    "SALES_SHARDS",
+    "SPEND_ACCOUNT",
+    "Posted",
+    "Posting",
+    "adjust",
+    "balance",
+    "ensure_account",
+    "fingerprint",
+    "movement_json",
+    "movements",
+    "post",
+    "sales_account",
+    "user_account",
+    "verify",
+]

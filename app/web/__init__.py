@@ -1,0 +1,1 @@
+"""The web layer: blueprints and the plumbing every request shares."""
