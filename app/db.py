@@ -1,15 +1,19 @@
-"""Engine set-up and write transactions that stay correct under concurrency."""
+"""Engine set-up, write transactions that stay correct under concurrency, the append-only
+guards, and keyset pagination of queries."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import DDL, CursorResult, Engine, Executable, Insert, Table, event
+from sqlalchemy import DDL, CursorResult, Engine, Executable, Insert, Select, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app.errors import ValidationFailed
 from app.extensions import db
 
 APPEND_ONLY_TABLES = ("ledger_transactions", "ledger_entries", "audit_logs")
@@ -164,3 +168,47 @@ def write_transaction() -> Iterator[Session]:
         raise
     finally:
         session.info["writing"] = False
+
+
+# Keyset pagination: `?limit=` and an opaque `?cursor=`, newest first.
+DEFAULT_LIMIT, MAX_LIMIT = 20, 100
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    next_cursor: str | None
+
+
+def encode_cursor(value: int) -> str:
+    """Return the opaque cursor that continues a listing below this id."""
+    return base64.urlsafe_b64encode(f"p{value}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not raw.startswith("p"):
+            raise ValueError(cursor)
+        return int(raw[1:])
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed("cursor is not valid") from exc
+
+
+def parse_limit(raw: str | None) -> int:
+    """Parse ?limit= (default 20, at most 100)."""
+    if raw is None or raw == "":
+        return DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise ValidationFailed(f"limit must be a whole number from 1 to {MAX_LIMIT}")
+    return int(raw)
+
+
+def paginate(query: Select, key, limit: int, cursor: str | None) -> Page:
+    """Keyset-paginate a one-entity query on an increasing id column, newest first."""
+    if cursor:
+        query = query.where(key < decode_cursor(cursor))
+    rows = db.session.execute(query.add_columns(key).order_by(key.desc()).limit(limit + 1)).all()
+    page = rows[:limit]
+    next_cursor = encode_cursor(page[-1][1]) if len(rows) > limit else None
+    return Page([row[0] for row in page], next_cursor)

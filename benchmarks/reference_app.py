@@ -30,7 +30,7 @@ import stripe
 from flask import Flask, abort, jsonify, request, session
 from sqlalchemy import create_engine, text
 
-from app.web.template_filters import money
+from app.domain.formats import money
 
 from .events import REDELIVERY_PATH, WEBHOOK_PATH
 

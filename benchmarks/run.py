@@ -886,7 +886,7 @@ def table_sizes(database_url: str) -> dict[str, int]:
 
 def deep_cursor(database_url: str) -> tuple[str, int]:
     """A cursor three quarters deep into the completed purchases, newest first."""
-    from app.pagination import _encode_cursor
+    from app.db import encode_cursor
 
     ((count,),) = query(database_url, "SELECT count(*) FROM purchases WHERE status = 'completed'")
     offset = int(count * 0.75)
@@ -895,7 +895,7 @@ def deep_cursor(database_url: str) -> tuple[str, int]:
         "SELECT id FROM purchases WHERE status = 'completed' ORDER BY id DESC OFFSET %s LIMIT 1",
         (offset,),
     )
-    return _encode_cursor(row_id), offset
+    return encode_cursor(row_id), offset
 
 
 def session_cookie(app, user_id: int) -> str:

@@ -21,9 +21,9 @@ from sqlalchemy import Row, event, select, update
 from sqlalchemy.orm import Session
 
 from app.db import dialect_name, insert_ignoring, run, write_transaction
+from app.domain.formats import credits, money
 from app.extensions import db
 from app.models import OutboxMessage, Purchase, utcnow
-from app.web.template_filters import credits, money
 
 log = logging.getLogger(__name__)
 BATCH = 10  # messages per claim: at most this many are sent again if a sender dies mid-batch

@@ -122,17 +122,3 @@ def seed_packages(actor: str = "cli") -> list[tuple[str, str]]:
             else:
                 results.append((spec["code"], "unchanged"))
     return results
-
-
-def package_json(package: CreditPackage) -> dict[str, Any]:
-    """Return the API shape of a pack."""
-    return {
-        "code": package.code,
-        "name": package.name,
-        "description": package.description,
-        "credits": package.credits,
-        "price_cents": package.price_cents,
-        "currency": package.currency,
-        "discount_percent": package.discount_percent,
-        "badge": package.badge,
-    }

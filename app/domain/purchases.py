@@ -1,4 +1,4 @@
-"""Purchases: status changes, their JSON shape, and paginated listings."""
+"""Purchases: the one home of a purchase, its lookups, status changes and listings."""
 
 from __future__ import annotations
 
@@ -10,13 +10,12 @@ from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.db import run
+from app import ledger
+from app.db import Page, paginate, run
 from app.domain import audit
 from app.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.models import Purchase, PurchaseStatus, User, utcnow
-from app.pagination import Page, paginate
-from app.web.template_filters import iso
 
 _purchases = Purchase.__table__
 _UPDATE = update(_purchases).where(_purchases.c.id == bindparam("purchase_id"))
@@ -65,30 +64,38 @@ def set_status(
     return True
 
 
-def purchase_json(purchase: Purchase, *, with_email: bool = False) -> dict[str, Any]:
-    """Return the API shape of a purchase."""
-    data = {
-        "id": purchase.public_id,
-        "status": str(purchase.status),
-        "package_code": purchase.package_code,
-        "package_name": purchase.package_name,
-        "credits": purchase.credits,
-        "amount_cents": purchase.amount_cents,
-        "currency": purchase.currency,
-        "created_at": iso(purchase.created_at),
-        "completed_at": iso(purchase.completed_at),
-    }
-    if with_email:
-        data["user_email"] = purchase.user.email
-    return data
-
-
 def find_purchase(public_id: object) -> Purchase:
     """Return any purchase by its public id, or raise NotFound."""
     purchase = None
     if isinstance(public_id, str):
         purchase = db.session.scalar(select(Purchase).where(Purchase.public_id == public_id))
     if purchase is None:
+        raise NotFound("no such purchase")
+    return purchase
+
+
+def owned_purchase_with_balance(user: User, public_id: object) -> tuple[Purchase, int | None]:
+    """Read the user's purchase with this id and their balance in one statement; anyone
+    else's purchase is NotFound."""
+    found = ledger.purchase_with_balance(public_id) if isinstance(public_id, str) else None
+    if found is None or found[0].user_id != user.id:
+        raise NotFound("no such purchase")
+    return found
+
+
+def owned_purchase(user: User, public_id: object) -> Purchase:
+    """Return the user's purchase with this id; anyone else's is NotFound."""
+    return owned_purchase_with_balance(user, public_id)[0]
+
+
+def purchase_for_session(user: User, session_id: object) -> Purchase:
+    """Return the user's purchase for a Checkout Session id; anyone else's is NotFound."""
+    purchase = None
+    if isinstance(session_id, str) and session_id:
+        purchase = db.session.scalar(
+            select(Purchase).where(Purchase.stripe_checkout_session_id == session_id)
+        )
+    if purchase is None or purchase.user_id != user.id:
         raise NotFound("no such purchase")
     return purchase
 

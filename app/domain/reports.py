@@ -11,10 +11,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import func, select
 
 from app.db import consistent_read
+from app.domain.formats import decimal_amount, iso
 from app.domain.purchases import PurchaseFilter
 from app.extensions import db
 from app.models import PAID_STATUSES, Purchase, User, utcnow
-from app.web.template_filters import decimal_amount, iso
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CSV_HEADER = (

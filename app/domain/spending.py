@@ -5,14 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-
 from app import ledger
 from app.db import write_transaction
 from app.errors import ValidationFailed
-from app.extensions import db
 from app.ledger import SPEND_ACCOUNT, Posting, user_account
-from app.models import LedgerAccount, LedgerEntry, User
+from app.models import User
 
 
 @dataclass
@@ -47,12 +44,5 @@ def spend(user: User, amount: int, key: str, description: str) -> SpendResult:
             description=description or "credits spent",
             actor=f"user:{user.id}",
         )
-        balance_after = db.session.scalar(
-            select(LedgerEntry.balance_after)
-            .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-            .where(
-                LedgerEntry.transaction_id == posted.transaction_id,
-                LedgerAccount.code == user_account(user.id),
-            )
-        )
-    return SpendResult(posted.transaction_id, int(balance_after), posted.created)
+        balance_after = ledger.balance_after(posted.transaction_id, user.id)
+    return SpendResult(posted.transaction_id, balance_after, posted.created)

@@ -6,16 +6,14 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app import ledger
+from app.domain.formats import iso
 from app.extensions import db
 from app.models import (
     AuditLog,
-    LedgerAccount,
-    LedgerEntry,
-    LedgerTransaction,
     Purchase,
     StripeEvent,
 )
-from app.web.template_filters import iso
 
 SOURCE_ORDER = {"stripe": 0, "audit": 1, "ledger": 2}
 
@@ -33,13 +31,7 @@ def purchase_timeline(purchase: Purchase) -> list[dict[str, Any]]:
                 {"type": event.type, "event_id": event.event_id, "outcome": event.outcome},
             )
         )
-    user_amounts = (
-        select(LedgerTransaction, LedgerEntry.amount, LedgerEntry.balance_after)
-        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
-        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-        .where(LedgerTransaction.purchase_id == purchase.id, LedgerAccount.user_id.is_not(None))
-    )
-    for txn, amount, balance_after in db.session.execute(user_amounts):
+    for txn, amount, balance_after in ledger.purchase_movements(purchase.id):
         items.append(
             (
                 txn.created_at,

@@ -1,25 +1,33 @@
-"""The credit ledger: the only code that moves credits, and every read of what it holds."""
+"""The credit ledger: the only code that moves credits, and every read of what it holds.
 
-from app.ledger.posting import (
+accounts.py names the accounts and kinds, posting.py moves credits, balances.py reads them
+back, verification.py proves the invariants. Callers use the names below.
+"""
+
+from app.ledger.accounts import (
     ADJUSTMENTS_ACCOUNT,
     KINDS,
     OVERDRAFT_KINDS,
     SALES_ACCOUNT,
     SALES_SHARDS,
     SPEND_ACCOUNT,
-    Posted,
-    Posting,
-    adjust,
-    balance,
+    TAKE_BACK_KINDS,
     ensure_account,
-    fingerprint,
-    movement_json,
-    movements,
-    post,
     sales_account,
     user_account,
-    verify,
 )
+from app.ledger.balances import (
+    balance,
+    balance_after,
+    movements,
+    purchase_movements,
+    purchase_with_balance,
+    take_back_count,
+    taken_back,
+    was_granted,
+)
+from app.ledger.posting import Posted, Posting, adjust, fingerprint, post
+from app.ledger.verification import verify
 
 __all__ = [
     "ADJUSTMENTS_ACCOUNT",
@@ -28,16 +36,22 @@ __all__ = [
     "SALES_ACCOUNT",
     "SALES_SHARDS",
     "SPEND_ACCOUNT",
+    "TAKE_BACK_KINDS",
     "Posted",
     "Posting",
     "adjust",
     "balance",
+    "balance_after",
     "ensure_account",
     "fingerprint",
-    "movement_json",
     "movements",
     "post",
+    "purchase_movements",
+    "purchase_with_balance",
     "sales_account",
+    "take_back_count",
+    "taken_back",
     "user_account",
     "verify",
+    "was_granted",
 ]

@@ -1,4 +1,4 @@
-"""The credit ledger: the only code that moves credits.
+"""Posting to the ledger: the only code that moves credits.
 
 Every movement is a ledger transaction of entries that sum to zero, named by a
 unique idempotency key. Entries are append-only (the database refuses UPDATE and
@@ -14,40 +14,22 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import BigInteger, bindparam, func, insert, select, update
-from sqlalchemy.orm import joinedload
+from sqlalchemy import BigInteger, bindparam, insert, select, update
 
-from app.db import (
-    consistent_read,
-    dialect_insert,
-    dialect_name,
-    insert_ignoring,
-    run,
-    write_transaction,
-)
+from app.db import dialect_name, insert_ignoring, run, write_transaction
 from app.domain import audit
 from app.errors import InsufficientCredits, LedgerConflict, ValidationFailed
 from app.extensions import db
+from app.ledger.accounts import (
+    ADJUSTMENTS_ACCOUNT,
+    KINDS,
+    OVERDRAFT_KINDS,
+    account_owner,
+    ensure_account,
+    user_account,
+)
+from app.ledger.balances import balance
 from app.models import LedgerAccount, LedgerEntry, LedgerTransaction, User, utcnow
-from app.pagination import Page, paginate
-from app.web.template_filters import iso
-
-SALES_ACCOUNT = "system:stripe_sales"
-SALES_SHARDS = 8
-
-
-def sales_account(purchase_id: int) -> str:
-    """The sales account a purchase's grant and take-backs post against (one of a few shards,
-    so concurrent fulfilments do not all wait for one row lock)."""
-    return f"{SALES_ACCOUNT}:{purchase_id % SALES_SHARDS}"
-
-
-ADJUSTMENTS_ACCOUNT = "system:adjustments"
-SPEND_ACCOUNT = "system:spend"
-
-# Kinds that may push a user's balance below zero; every other kind needs funds.
-OVERDRAFT_KINDS = frozenset({"take_back", "adjustment"})
-KINDS = frozenset({"grant", "take_back", "restore", "adjustment", "spend"})
 
 
 @dataclass(frozen=True)
@@ -68,11 +50,6 @@ class Posted:
         return db.session.get(LedgerTransaction, self.transaction_id)
 
 
-def user_account(user_id: int) -> str:
-    """Return the ledger account code of a user."""
-    return f"user:{user_id}"
-
-
 def fingerprint(kind: str, postings: Iterable[Posting]) -> str:
     """Hash what a ledger transaction does, to tell a replay from a conflict."""
     totals: Counter[str] = Counter()
@@ -80,19 +57,6 @@ def fingerprint(kind: str, postings: Iterable[Posting]) -> str:
         totals[posting.account] += posting.amount
     body = kind + ";" + ";".join(f"{a}={n}" for a, n in sorted(totals.items()) if n)
     return hashlib.sha256(body.encode()).hexdigest()
-
-
-def ensure_account(code: str, user_id: int | None = None) -> int:
-    """Return the id of the account with this code, creating it if needed."""
-    account_id = db.session.scalar(select(LedgerAccount.id).where(LedgerAccount.code == code))
-    if account_id is not None:
-        return account_id
-    db.session.execute(
-        dialect_insert(LedgerAccount)
-        .values(code=code, user_id=user_id, balance=0)
-        .on_conflict_do_nothing(index_elements=["code"])
-    )
-    return db.session.scalar(select(LedgerAccount.id).where(LedgerAccount.code == code))
 
 
 def _validate(kind: str, postings: Sequence[Posting]) -> None:
@@ -193,7 +157,7 @@ def post(
     for posting in sorted(postings, key=lambda p: (p.account.startswith("system:"), p.account)):
         moved = _move(posting, kind)
         if moved is None and not _needs_funds(posting, kind):
-            ensure_account(posting.account, _owner(posting.account))
+            ensure_account(posting.account, account_owner(posting.account))
             moved = _move(posting, kind)
         if moved is None:
             raise InsufficientCredits("not enough credits", needed=-posting.amount)
@@ -223,18 +187,6 @@ def post(
         note=description or None,
     )
     return Posted(txn_id, created=True, balances=balances)
-
-
-def _owner(code: str) -> int | None:
-    return int(code.split(":", 1)[1]) if code.startswith("user:") else None
-
-
-def balance(user_id: int) -> int:
-    """Return a user's balance in credits (negative when they owe credits)."""
-    value = db.session.scalar(
-        select(LedgerAccount.balance).where(LedgerAccount.code == user_account(user_id))
-    )
-    return int(value or 0)
 
 
 def adjust(
@@ -270,118 +222,3 @@ def adjust(
                 note=reason,
             )
     return posted.transaction
-
-
-def verify() -> list[str]:
-    """Check every ledger invariant and return one line per violation."""
-    with consistent_read() as session:
-        return _problems(session)
-
-
-def _problems(session) -> list[str]:
-    problems: list[str] = []
-
-    sums = (
-        select(
-            LedgerAccount.code,
-            LedgerAccount.balance,
-            func.coalesce(func.sum(LedgerEntry.amount), 0),
-        )
-        .outerjoin(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
-        .group_by(LedgerAccount.id, LedgerAccount.code, LedgerAccount.balance)
-    )
-    for code, cached, total in session.execute(sums):
-        if int(cached) != int(total):
-            problems.append(f"account {code}: cached balance {cached} != sum of entries {total}")
-
-    total = session.scalar(select(func.coalesce(func.sum(LedgerEntry.amount), 0)))
-    if int(total) != 0:
-        problems.append(f"entries over all accounts sum to {total}, not 0")
-
-    unbalanced = (
-        select(LedgerTransaction.idempotency_key, func.sum(LedgerEntry.amount))
-        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
-        .group_by(LedgerTransaction.id, LedgerTransaction.idempotency_key)
-        .having(func.sum(LedgerEntry.amount) != 0)
-    )
-    for key, amount in session.execute(unbalanced):
-        problems.append(f"transaction {key}: entries sum to {amount}, not 0")
-
-    empty = select(LedgerTransaction.idempotency_key).where(
-        ~select(LedgerEntry.id).where(LedgerEntry.transaction_id == LedgerTransaction.id).exists()
-    )
-    for (key,) in session.execute(empty):
-        problems.append(f"transaction {key}: has no entries")
-
-    running = select(
-        LedgerEntry.id,
-        LedgerEntry.balance_after,
-        func.sum(LedgerEntry.amount)
-        .over(partition_by=LedgerEntry.account_id, order_by=LedgerEntry.id)
-        .label("running"),
-    ).subquery()
-    drift = select(running.c.id, running.c.balance_after, running.c.running).where(
-        running.c.balance_after != running.c.running
-    )
-    for entry_id, after, expected in session.execute(drift):
-        problems.append(f"entry {entry_id}: balance_after {after} != running total {expected}")
-
-    grants = (
-        select(LedgerTransaction.purchase_id, func.count())
-        .where(LedgerTransaction.kind == "grant", LedgerTransaction.purchase_id.is_not(None))
-        .group_by(LedgerTransaction.purchase_id)
-        .having(func.count() > 1)
-    )
-    for purchase_id, count in session.execute(grants):
-        problems.append(f"purchase {purchase_id}: granted {count} times")
-
-    user_amounts = (
-        select(
-            LedgerTransaction.purchase_id,
-            LedgerTransaction.kind,
-            func.sum(LedgerEntry.amount).label("amount"),
-        )
-        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
-        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-        .where(LedgerTransaction.purchase_id.is_not(None), LedgerAccount.user_id.is_not(None))
-        .group_by(LedgerTransaction.purchase_id, LedgerTransaction.kind)
-    )
-    per_purchase: dict[int, Counter[str]] = {}
-    for purchase_id, kind, amount in session.execute(user_amounts):
-        per_purchase.setdefault(purchase_id, Counter())[kind] += int(amount)
-    for purchase_id, kinds in per_purchase.items():
-        granted = kinds["grant"]
-        taken = -(kinds["take_back"] + kinds["restore"])
-        if taken > granted:
-            problems.append(
-                f"purchase {purchase_id}: {taken} credits taken back, more than {granted} granted"
-            )
-        if taken < 0:
-            problems.append(f"purchase {purchase_id}: {-taken} credits restored beyond take-backs")
-    return problems
-
-
-def movements(user_id: int, limit: int, cursor: str | None) -> Page:
-    """Return one page of a user's ledger entries, newest first, with their transactions."""
-    query = (
-        select(LedgerEntry)
-        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-        .where(LedgerAccount.code == user_account(user_id))
-        .options(joinedload(LedgerEntry.transaction))
-    )
-    return paginate(query, LedgerEntry.id, limit, cursor)
-
-
-def movement_json(entry: LedgerEntry, purchase_ids: dict[int, str]) -> dict:
-    """Return the API shape of one ledger movement on a user's account."""
-    txn = entry.transaction
-    return {
-        "id": entry.id,
-        "transaction_id": txn.id,
-        "kind": txn.kind,
-        "amount": entry.amount,
-        "balance_after": entry.balance_after,
-        "description": txn.description,
-        "purchase_id": purchase_ids.get(txn.purchase_id) if txn.purchase_id else None,
-        "created_at": iso(entry.created_at),
-    }

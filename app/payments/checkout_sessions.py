@@ -8,20 +8,24 @@ from datetime import UTC, datetime, timedelta
 
 import stripe
 from flask import current_app
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import ledger
 from app.db import write_transaction
 from app.domain import audit
 from app.domain.packs import get_active_package
-from app.domain.purchases import lock_purchase, set_status
-from app.errors import NotFound, StripeUnavailable
+from app.domain.purchases import (
+    lock_purchase,
+    owned_purchase,
+    owned_purchase_with_balance,
+    set_status,
+)
+from app.errors import StripeUnavailable
 from app.extensions import db
 from app.models import (
     OPEN_STATUSES,
     CreditPackage,
-    LedgerAccount,
     Purchase,
     PurchaseStatus,
     User,
@@ -185,51 +189,16 @@ def _create_session(purchase: Purchase, package: CreditPackage, user: User) -> N
     db.session.refresh(purchase)
 
 
-_OWNED_WITH_BALANCE = (
-    select(Purchase, LedgerAccount.balance)
-    .outerjoin(LedgerAccount, LedgerAccount.user_id == Purchase.user_id)
-    .where(Purchase.public_id == bindparam("public_id"))
-)
-
-
-def _owned_with_balance(user: User, public_id: object) -> tuple[Purchase, int | None]:
-    """Read the user's purchase with this id and their balance in one statement; anyone
-    else's purchase is NotFound."""
-    row = None
-    if isinstance(public_id, str):
-        row = db.session.execute(_OWNED_WITH_BALANCE, {"public_id": public_id}).first()
-    if row is None or row[0].user_id != user.id:
-        raise NotFound("no such purchase")
-    return row[0], row[1]
-
-
-def owned_purchase(user: User, public_id: object) -> Purchase:
-    """Return the user's purchase with this id; anyone else's is NotFound."""
-    return _owned_with_balance(user, public_id)[0]
-
-
 def purchase_status(user: User, public_id: object) -> tuple[Purchase, int]:
     """Return the user's purchase and balance, read together in one statement; while the
     purchase awaits payment it is refreshed from Stripe (and the balance read again if that
     completed it). Anyone else's purchase is NotFound."""
-    purchase, balance = _owned_with_balance(user, public_id)
+    purchase, balance = owned_purchase_with_balance(user, public_id)
     if purchase.status in OPEN_STATUSES:
         purchase = refresh_from_stripe(purchase)
         if purchase.status not in OPEN_STATUSES:
             balance = ledger.balance(user.id)
     return purchase, int(balance or 0)
-
-
-def purchase_for_session(user: User, session_id: object) -> Purchase:
-    """Return the user's purchase for a Checkout Session id; anyone else's is NotFound."""
-    purchase = None
-    if isinstance(session_id, str) and session_id:
-        purchase = db.session.scalar(
-            select(Purchase).where(Purchase.stripe_checkout_session_id == session_id)
-        )
-    if purchase is None or purchase.user_id != user.id:
-        raise NotFound("no such purchase")
-    return purchase
 
 
 def cancel_purchase(user: User, public_id: object) -> Purchase:

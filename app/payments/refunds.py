@@ -9,11 +9,11 @@ from sqlalchemy import select
 
 from app.db import dialect_insert, write_transaction
 from app.domain import audit
+from app.domain.formats import money
 from app.errors import LedgerConflict, ValidationFailed
 from app.extensions import db
 from app.models import PAID_STATUSES, Purchase, RefundRequest, User
 from app.payments.client import call_stripe, stripe_client
-from app.web.template_filters import money
 
 
 @dataclass
@@ -102,14 +102,3 @@ def _send(purchase: Purchase, request: RefundRequest) -> RefundRequest:
         row.stripe_refund_id, row.status = refund.id, refund.status
     db.session.refresh(request)
     return request
-
-
-def refund_json(purchase: Purchase, request: RefundRequest) -> dict:
-    """Return the API shape of an admin refund."""
-    return {
-        "refund_id": request.stripe_refund_id,
-        "purchase_id": purchase.public_id,
-        "amount_cents": request.amount_cents,
-        "currency": purchase.currency,
-        "status": request.status,
-    }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app import ledger
 from app.db import write_transaction
@@ -11,7 +11,7 @@ from app.domain.purchases import set_status
 from app.errors import ValidationFailed
 from app.extensions import db
 from app.ledger import Posting, sales_account, user_account
-from app.models import LedgerTransaction, Purchase, PurchaseStatus, User
+from app.models import Purchase, PurchaseStatus, User
 from app.payments.fulfilment import credit_purchase
 from app.payments.takebacks import money_status, taken_back
 
@@ -23,13 +23,7 @@ CREDITED_ACTIONS = ("confirm", "take_back")
 
 def was_credited(purchase: Purchase) -> bool:
     """Tell whether the purchase's credits were granted."""
-    return bool(
-        db.session.scalar(
-            select(func.count(LedgerTransaction.id)).where(
-                LedgerTransaction.purchase_id == purchase.id, LedgerTransaction.kind == "grant"
-            )
-        )
-    )
+    return ledger.was_granted(purchase.id)
 
 
 def review_actions(purchase: Purchase) -> tuple[str, ...]:

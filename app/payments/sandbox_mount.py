@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from flask import Flask
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
-from app.config import _persistent_secret
+from app.config import persistent_secret
 
 MOUNT = "/stripe-sandbox"
 SANDBOX_KEY = "sk_test_sandbox"
@@ -39,7 +39,7 @@ def install(app: Flask) -> None:
         secret = (
             "whsec_" + secrets.token_hex(16)
             if testing
-            else "whsec_" + _persistent_secret(Path(app.instance_path), "webhook_secret")
+            else "whsec_" + persistent_secret(Path(app.instance_path), "webhook_secret")
         )
     app.config.update(
         STRIPE_SANDBOX=True,

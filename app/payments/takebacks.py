@@ -9,23 +9,16 @@ converge on the same total.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-
 from app import ledger
 from app.domain import mail
 from app.domain.purchases import set_status
-from app.extensions import db
 from app.ledger import Posting, sales_account, user_account
 from app.models import (
     PAID_STATUSES,
-    LedgerAccount,
-    LedgerEntry,
-    LedgerTransaction,
     Purchase,
     PurchaseStatus,
 )
 
-TAKE_BACK_KINDS = ("take_back", "restore")
 # Dispute states in which the money is (or may be) gone: the credits go with it.
 DISPUTE_HOLDS = frozenset(
     {"warning_needs_response", "warning_under_review", "needs_response", "under_review", "lost"}
@@ -47,17 +40,7 @@ def target_taken_back(purchase: Purchase, refunded_cents: int, dispute_status: s
 
 def taken_back(purchase: Purchase) -> int:
     """Return the credits taken back from this purchase so far (net of restorations)."""
-    total = db.session.scalar(
-        select(func.coalesce(func.sum(LedgerEntry.amount), 0))
-        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
-        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-        .where(
-            LedgerTransaction.purchase_id == purchase.id,
-            LedgerTransaction.kind.in_(TAKE_BACK_KINDS),
-            LedgerAccount.user_id.is_not(None),
-        )
-    )
-    return -int(total)
+    return ledger.taken_back(purchase.id)
 
 
 def money_status(purchase: Purchase) -> PurchaseStatus:
@@ -102,12 +85,7 @@ def settle(
     outcome = "no_change"
     if delta:
         kind = "take_back" if delta > 0 else "restore"
-        sequence = 1 + db.session.scalar(
-            select(func.count(LedgerTransaction.id)).where(
-                LedgerTransaction.purchase_id == purchase.id,
-                LedgerTransaction.kind.in_(TAKE_BACK_KINDS),
-            )
-        )
+        sequence = 1 + ledger.take_back_count(purchase.id)
         reason = (
             f"dispute {dispute_status}"
             if dispute_changed and dispute_status

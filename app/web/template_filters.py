@@ -1,64 +1,33 @@
-"""Template filters: money per currency, credits, times."""
+"""What every template gets: filters for money, credits and times (written by
+app.domain.formats), and the header's balance."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import functools
 
 from flask import Flask
+from flask_login import current_user
+from werkzeug.local import LocalProxy
 
-ZERO_DECIMAL = frozenset({"jpy", "krw", "vnd", "clp", "isk", "ugx", "xaf", "xof"})
-SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$"}
-
-
-def money(cents: int, currency: str = "usd") -> str:
-    """Format integer minor units as a price, e.g. 8500 usd -> $85.00."""
-    currency = currency.lower()
-    sign = "-" if cents < 0 else ""
-    cents = abs(int(cents))
-    amount = f"{cents:,}" if currency in ZERO_DECIMAL else f"{cents // 100:,}.{cents % 100:02d}"
-    symbol = SYMBOLS.get(currency)
-    return f"{sign}{symbol}{amount}" if symbol else f"{sign}{amount} {currency.upper()}"
+from app import ledger
+from app.domain.formats import credits, decimal_amount, iso, money, signed_credits, utc
 
 
-def decimal_amount(cents: int, currency: str) -> str:
-    """Format minor units as a plain decimal, e.g. 8500 -> 85.00."""
-    if currency.lower() in ZERO_DECIMAL:
-        return str(cents)
-    sign = "-" if cents < 0 else ""
-    cents = abs(cents)
-    return f"{sign}{cents // 100}.{cents % 100:02d}"
-
-
-def credits(value: int) -> str:
-    """Format a credit count with thousands separators."""
-    return f"{int(value):,}"
-
-
-def iso(value: datetime | None) -> str | None:
-    """Format a time as ISO 8601 UTC with a Z suffix."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
-
-
-def signed_credits(value: int) -> str:
-    """Format a credit movement with its sign, e.g. +1,000 or −1,000 (a true minus)."""
-    value = int(value)
-    return f"+{value:,}" if value > 0 else f"−{-value:,}" if value < 0 else "0"
-
-
-def utc(value: datetime | None, seconds: bool = False) -> str:
-    """Format a time for people in UTC, e.g. 2025-03-01 14:05 UTC."""
-    if value is None:
-        return ""
-    return value.astimezone(UTC).strftime(
-        "%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC"
-    )
+def header_context() -> dict:
+    """Offer the logged-in user's balance to the frame's header."""
+    if current_user.is_authenticated:
+        # Read only if a template shows it (partials pass their own), and then once.
+        user_id = current_user.id
+        return {"header_balance": LocalProxy(functools.cache(lambda: ledger.balance(user_id)))}
+    return {}
 
 
 def register(app: Flask) -> None:
-    """Make the filters available to templates."""
+    """Make the filters and the header's context available to templates."""
     app.add_template_filter(money)
     app.add_template_filter(decimal_amount)
     app.add_template_filter(credits)
     app.add_template_filter(signed_credits)
     app.add_template_filter(iso)
     app.add_template_filter(utc)
+    app.context_processor(header_context)

@@ -9,11 +9,11 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from app.domain import users
+from app.domain.formats import decimal_amount
 from app.domain.purchases import PurchaseFilter
 from app.domain.reports import csv_rows, daily_net, neutralise, totals
 from app.extensions import db
 from app.models import Purchase, PurchaseStatus
-from app.web.template_filters import decimal_amount
 from tests.conftest import make_purchase, make_user
 
 

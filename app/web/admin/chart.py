@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.domain.formats import money
 from app.domain.reports import DayNet
-from app.web.template_filters import money
 
 WIDTH, HEIGHT, PAD_LEFT, PAD_RIGHT, PAD_BOTTOM, PAD_TOP = 720, 220, 64, 28, 28, 12
 

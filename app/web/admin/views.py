@@ -17,13 +17,13 @@ from flask import (
 from flask_login import current_user
 
 from app import ledger
+from app.db import parse_limit
 from app.domain import audit, users
-from app.domain.amounts import parse_amount
+from app.domain.formats import parse_amount
 from app.domain.purchases import (
     PurchaseFilter,
     admin_purchases,
     find_purchase,
-    purchase_json,
     user_purchases,
 )
 from app.domain.reports import csv_rows, daily_net, totals
@@ -31,11 +31,11 @@ from app.domain.timeline import purchase_timeline
 from app.errors import DomainError, NotFound, ValidationFailed
 from app.extensions import db
 from app.models import PAID_STATUSES, PurchaseStatus, User, utcnow
-from app.pagination import parse_limit
-from app.payments.refunds import refund_amount, refund_json, refund_purchase
+from app.payments.refunds import refund_amount, refund_purchase
 from app.payments.review import resolve_review, review_actions
 from app.web.admin.chart import daily_charts
 from app.web.admin.forms import RESOLUTION_LABELS, GrantForm, RefundForm, ResolveForm, TokenForm
+from app.web.api_shapes import page_json, purchase_detail_json, purchase_json, refund_json
 from app.web.auth.views import admin_required
 from app.web.responses import is_htmx, page_or_partial
 
@@ -51,12 +51,8 @@ def api_purchases():
         parse_limit(request.args.get("limit")),
         request.args.get("cursor"),
     )
-    return jsonify(
-        {
-            "data": [purchase_json(p, with_email=True) for p in page.items],
-            "next_cursor": page.next_cursor,
-        }
-    )
+    items = [purchase_json(p, with_email=True) for p in page.items]
+    return jsonify(page_json(items, page.next_cursor))
 
 
 @bp.post("/api/v1/admin/billing/credits/purchases/<purchase_id>/refund")
@@ -95,19 +91,6 @@ def api_resolve(purchase_id: str):
         find_purchase(purchase_id), current_user, body.get("action"), body.get("note")
     )
     return jsonify(purchase_detail_json(purchase))
-
-
-def purchase_detail_json(purchase) -> dict:
-    """Build the admin's view of one purchase."""
-    return {
-        **purchase_json(purchase, with_email=True),
-        "refunded_cents": purchase.refunded_cents,
-        "dispute_status": purchase.dispute_status,
-        "review_reason": purchase.review_reason,
-        "review_actions": list(review_actions(purchase)),
-        "buyer_balance": ledger.balance(purchase.user_id),
-        "timeline": purchase_timeline(purchase),
-    }
 
 
 @bp.get("/admin/credits/purchases.csv")

@@ -6,7 +6,8 @@ from flask import Blueprint, jsonify, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from app import ledger
-from app.domain.packs import active_packages, package_json
+from app.domain.packs import active_packages
+from app.web.api_shapes import package_json
 from app.web.catalog.offers import offers
 
 bp = Blueprint("catalog", __name__)

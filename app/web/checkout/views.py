@@ -6,10 +6,12 @@ from flask import Blueprint, current_app, jsonify, redirect, render_template, re
 from flask_login import current_user, login_required
 
 from app import ledger
+from app.domain import purchases
 from app.errors import ValidationFailed
 from app.extensions import limiter
 from app.models import OPEN_STATUSES, Purchase
 from app.payments import checkout_sessions
+from app.web.api_shapes import checkout_json
 from app.web.responses import htmx_redirect, is_htmx
 
 bp = Blueprint("checkout", __name__)
@@ -42,12 +44,7 @@ def api_purchase():
     if not isinstance(code, str) or not code.strip():
         raise ValidationFailed("package_code must be a non-empty string")
     purchase, created = checkout_sessions.start_purchase(current_user, code)
-    payload = {
-        "checkout_url": purchase.checkout_url,
-        "session_id": purchase.stripe_checkout_session_id,
-        "purchase_id": purchase.public_id,
-    }
-    return jsonify(payload), 201 if created else 200
+    return jsonify(checkout_json(purchase)), 201 if created else 200
 
 
 @bp.post("/credits/purchase")
@@ -80,7 +77,7 @@ def _status_context(
 @login_required
 def success():
     """Show the purchase a Checkout Session belongs to, with its live status."""
-    purchase = checkout_sessions.purchase_for_session(current_user, request.args.get("session_id"))
+    purchase = purchases.purchase_for_session(current_user, request.args.get("session_id"))
     return render_template("checkout/success.html", **_status_context(purchase))
 
 
@@ -104,7 +101,7 @@ def status(purchase_id: str):
 @login_required
 def cancel_page():
     """Show an unpaid purchase with the choice to resume or cancel it."""
-    purchase = checkout_sessions.owned_purchase(current_user, request.args.get("purchase_id"))
+    purchase = purchases.owned_purchase(current_user, request.args.get("purchase_id"))
     return render_template("checkout/cancel.html", **_status_context(purchase))
 
 

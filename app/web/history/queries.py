@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app import ledger
+from app.db import Page, parse_limit
 from app.domain.purchases import purchase_public_ids, user_purchases
 from app.models import User
-from app.pagination import Page, parse_limit
 
 KIND_LABELS = {
     "grant": "Purchase",
@@ -41,18 +41,16 @@ def movement_page(user: User, limit: str | None, cursor: str | None) -> Page:
     """Return one page of the user's ledger movements with the balance after each."""
     page = ledger.movements(user.id, parse_limit(limit), cursor or None)
     ids = purchase_public_ids({entry.transaction.purchase_id for entry in page.items})
-    items = []
-    for entry in page.items:
-        data = ledger.movement_json(entry, ids)
-        items.append(
-            Movement(
-                kind=data["kind"],
-                label=KIND_LABELS.get(data["kind"], data["kind"]),
-                amount=data["amount"],
-                balance_after=data["balance_after"],
-                description=data["description"],
-                purchase_id=data["purchase_id"],
-                created_at=entry.created_at,
-            )
+    items = [
+        Movement(
+            kind=entry.transaction.kind,
+            label=KIND_LABELS.get(entry.transaction.kind, entry.transaction.kind),
+            amount=entry.amount,
+            balance_after=entry.balance_after,
+            description=entry.transaction.description,
+            purchase_id=ids.get(entry.transaction.purchase_id),
+            created_at=entry.created_at,
         )
+        for entry in page.items
+    ]
     return Page(items, page.next_cursor)

@@ -6,11 +6,12 @@ from flask import Blueprint, jsonify, redirect, render_template, request, url_fo
 from flask_login import current_user, login_required
 
 from app import ledger
-from app.domain.purchases import purchase_json, purchase_public_ids, user_purchases
+from app.db import Page, parse_limit
+from app.domain.purchases import purchase_public_ids, user_purchases
 from app.domain.spending import spend, validate_spend
 from app.models import OPEN_STATUSES, Purchase
-from app.pagination import Page, parse_limit
 from app.payments.checkout_sessions import purchase_status
+from app.web.api_shapes import movement_json, page_json, purchase_json, spend_json
 from app.web.history.queries import movement_page, purchase_page
 from app.web.responses import is_htmx, page_or_partial
 
@@ -85,9 +86,7 @@ def api_purchases():
     page = user_purchases(
         current_user, parse_limit(request.args.get("limit")), request.args.get("cursor")
     )
-    return jsonify(
-        {"data": [purchase_json(p) for p in page.items], "next_cursor": page.next_cursor}
-    )
+    return jsonify(page_json([purchase_json(p) for p in page.items], page.next_cursor))
 
 
 @bp.get("/api/v1/billing/credits/purchases/<purchase_id>")
@@ -106,12 +105,7 @@ def api_transactions():
         current_user.id, parse_limit(request.args.get("limit")), request.args.get("cursor")
     )
     ids = purchase_public_ids({e.transaction.purchase_id for e in page.items})
-    return jsonify(
-        {
-            "data": [ledger.movement_json(e, ids) for e in page.items],
-            "next_cursor": page.next_cursor,
-        }
-    )
+    return jsonify(page_json([movement_json(e, ids) for e in page.items], page.next_cursor))
 
 
 @bp.post("/api/v1/billing/credits/spend")
@@ -120,5 +114,4 @@ def api_spend():
     """Spend credits once per idempotency key; never below zero."""
     amount, key, description = validate_spend(request.get_json(silent=True))
     result = spend(current_user, amount, key, description)
-    body = {"balance": result.balance, "transaction_id": result.transaction_id}
-    return jsonify(body), 201 if result.created else 200
+    return jsonify(spend_json(result)), 201 if result.created else 200
