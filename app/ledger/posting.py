@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import BigInteger, bindparam, insert, select, update
 
@@ -147,7 +148,27 @@ def post(
     if txn_id is None:
         # The key was used before (or by a concurrent writer that committed first).
         return Posted(_existing(key, fp).id, created=False)
+    balances = _post_entries(txn_id, kind, postings, now)
+    audit.record(
+        actor,
+        "ledger.posted",
+        "ledger_transaction",
+        txn_id,
+        after={
+            "key": key,
+            "kind": kind,
+            "purchase_id": purchase_id,
+            "postings": {p.account: p.amount for p in postings},
+        },
+        note=description or None,
+    )
+    return Posted(txn_id, created=True, balances=balances)
 
+
+def _post_entries(
+    txn_id: int, kind: str, postings: Sequence[Posting], now: datetime
+) -> dict[str, int]:
+    """Move each posting's account balance and write its entry; return the balances after."""
     balances: dict[str, int] = {}
     entries = []
     # Lock accounts in one global order so concurrent transactions cannot deadlock: users'
@@ -173,20 +194,7 @@ def post(
             }
         )
     run(_INSERT_ENTRIES, entries)
-    audit.record(
-        actor,
-        "ledger.posted",
-        "ledger_transaction",
-        txn_id,
-        after={
-            "key": key,
-            "kind": kind,
-            "purchase_id": purchase_id,
-            "postings": {p.account: p.amount for p in postings},
-        },
-        note=description or None,
-    )
-    return Posted(txn_id, created=True, balances=balances)
+    return balances
 
 
 def adjust(

@@ -70,8 +70,22 @@ def _price_matches(price, package: CreditPackage, product) -> bool:
 
 
 def _sync_one(package: CreditPackage, dry_run: bool) -> list[str]:
-    client = stripe_client()
     actions: list[str] = []
+    product = _sync_product(package, dry_run, actions)
+    price = _sync_price(package, product, dry_run, actions)
+    if not dry_run and (
+        package.stripe_product_id != product.id or package.stripe_price_id != price.id
+    ):
+        _link(package, product, price)
+        if not actions:
+            actions.append(f"link product {product.id} and price {price.id}")
+    return actions
+
+
+def _sync_product(package: CreditPackage, dry_run: bool, actions: list[str]):
+    """Create the pack's Product, or update the fields that differ; return it (None when a
+    dry run would create it)."""
+    client = stripe_client()
     product_fields = {
         "name": package.name,
         "description": package.description or package.name,
@@ -81,32 +95,39 @@ def _sync_one(package: CreditPackage, dry_run: bool) -> list[str]:
     product = _find_product(package)
     if product is None:
         actions.append(f"create product {package.name!r}")
-        if not dry_run:
-            product = call_stripe(
-                "create product",
-                lambda: client.v1.products.create(
-                    product_fields, {"idempotency_key": f"credits-sync:product:{package.code}"}
-                ),
-            )
-    else:
-        stale = {
-            k: v
-            for k, v in product_fields.items()
-            if (_metadata(product) if k == "metadata" else getattr(product, k, None)) != v
-        }
-        if stale:
-            actions.append(f"update product {product.id} ({', '.join(sorted(stale))})")
-            if not dry_run:
-                digest = hashlib.sha256(repr(sorted(stale.items())).encode()).hexdigest()[:16]
-                product = call_stripe(
-                    "update product",
-                    lambda: client.v1.products.update(
-                        product.id,
-                        stale,
-                        {"idempotency_key": f"credits-sync:product:{product.id}:{digest}"},
-                    ),
-                )
+        if dry_run:
+            return None
+        return call_stripe(
+            "create product",
+            lambda: client.v1.products.create(
+                product_fields, {"idempotency_key": f"credits-sync:product:{package.code}"}
+            ),
+        )
+    stale = {
+        k: v
+        for k, v in product_fields.items()
+        if (_metadata(product) if k == "metadata" else getattr(product, k, None)) != v
+    }
+    if not stale:
+        return product
+    actions.append(f"update product {product.id} ({', '.join(sorted(stale))})")
+    if dry_run:
+        return product
+    digest = hashlib.sha256(repr(sorted(stale.items())).encode()).hexdigest()[:16]
+    return call_stripe(
+        "update product",
+        lambda: client.v1.products.update(
+            product.id,
+            stale,
+            {"idempotency_key": f"credits-sync:product:{product.id}:{digest}"},
+        ),
+    )
 
+
+def _sync_price(package: CreditPackage, product, dry_run: bool, actions: list[str]):
+    """Return the Price that charges the pack's amount, creating it if needed, and archive
+    the ones it replaces (None when a dry run would create it)."""
+    client = stripe_client()
     price = _current_price(package)
     current = price if _price_matches(price, package, product) else None
     stale_ids = {package.stripe_price_id, price.id if price else None} - {None}
@@ -133,41 +154,43 @@ def _sync_one(package: CreditPackage, dry_run: bool) -> list[str]:
                 ),
             )
     for old_id in sorted(stale_ids - ({current.id} if current else set())):
-        old = price if price is not None and price.id == old_id else None
-        if old is None:
-            old = call_stripe(
-                "retrieve price", lambda old_id=old_id: client.v1.prices.retrieve(old_id)
-            )
-        if not old.active:
-            continue
-        actions.append(f"archive price {old_id}")
-        if not dry_run:
-            call_stripe(
-                "archive price",
-                lambda old_id=old_id: client.v1.prices.update(
-                    old_id, {"active": False}, {"idempotency_key": f"credits-sync:archive:{old_id}"}
-                ),
-            )
-    price = current
+        _archive_price(
+            old_id, price if price is not None and price.id == old_id else None, dry_run, actions
+        )
+    return current
 
-    if not dry_run and (
-        package.stripe_product_id != product.id or package.stripe_price_id != price.id
-    ):
-        with write_transaction() as session:
-            row = session.get(CreditPackage, package.id)
-            before = {"product": row.stripe_product_id, "price": row.stripe_price_id}
-            row.stripe_product_id, row.stripe_price_id = product.id, price.id
-            audit.record(
-                "cli",
-                "package.synced",
-                "package",
-                row.code,
-                before=before,
-                after={"product": product.id, "price": price.id},
-            )
-        if not actions:
-            actions.append(f"link product {product.id} and price {price.id}")
-    return actions
+
+def _archive_price(old_id: str, old, dry_run: bool, actions: list[str]) -> None:
+    """Archive a Price the pack no longer charges, unless it is archived already."""
+    client = stripe_client()
+    if old is None:
+        old = call_stripe("retrieve price", lambda: client.v1.prices.retrieve(old_id))
+    if not old.active:
+        return
+    actions.append(f"archive price {old_id}")
+    if not dry_run:
+        call_stripe(
+            "archive price",
+            lambda: client.v1.prices.update(
+                old_id, {"active": False}, {"idempotency_key": f"credits-sync:archive:{old_id}"}
+            ),
+        )
+
+
+def _link(package: CreditPackage, product, price) -> None:
+    """Record the pack's Product and Price ids, audited."""
+    with write_transaction() as session:
+        row = session.get(CreditPackage, package.id)
+        before = {"product": row.stripe_product_id, "price": row.stripe_price_id}
+        row.stripe_product_id, row.stripe_price_id = product.id, price.id
+        audit.record(
+            "cli",
+            "package.synced",
+            "package",
+            row.code,
+            before=before,
+            after={"product": product.id, "price": price.id},
+        )
 
 
 def sync_stripe(*, dry_run: bool = False, echo: Echo = print) -> SyncReport:

@@ -141,21 +141,7 @@ def apply_session(session: Any, event_type: str | None, actor: str) -> tuple[str
 
     problem = mismatch(purchase, session)
     if problem:
-        log.error(
-            "Checkout Session %s disagrees with %s: %s",
-            _field(session, "id"),
-            purchase.public_id,
-            problem,
-        )
-        audit.record(actor, "purchase.mismatch", "purchase", purchase.public_id, note=problem)
-        if purchase.status in OPEN_STATUSES + UNPAID_END_STATUSES:
-            set_status(
-                purchase,
-                PurchaseStatus.NEEDS_REVIEW,
-                actor,
-                "payment does not match",
-                review_reason=problem,
-            )
+        _hold_for_review(purchase, session, problem, actor)
         return "mismatch", purchase
 
     # Columns to store with whatever this session changes (one UPDATE of the row).
@@ -163,8 +149,31 @@ def apply_session(session: Any, event_type: str | None, actor: str) -> tuple[str
     payment_intent = _object_id(_field(session, "payment_intent"))
     if payment_intent and not purchase.stripe_payment_intent_id:
         columns["stripe_payment_intent_id"] = payment_intent
+    return _apply_outcome(purchase, session_outcome(session, event_type), actor, columns), purchase
 
-    outcome = session_outcome(session, event_type)
+
+def _hold_for_review(purchase: Purchase, session: Any, problem: str, actor: str) -> None:
+    """Record a payment that disagrees with our row; an uncredited purchase awaits review."""
+    log.error(
+        "Checkout Session %s disagrees with %s: %s",
+        _field(session, "id"),
+        purchase.public_id,
+        problem,
+    )
+    audit.record(actor, "purchase.mismatch", "purchase", purchase.public_id, note=problem)
+    if purchase.status in OPEN_STATUSES + UNPAID_END_STATUSES:
+        set_status(
+            purchase,
+            PurchaseStatus.NEEDS_REVIEW,
+            actor,
+            "payment does not match",
+            review_reason=problem,
+        )
+
+
+def _apply_outcome(purchase: Purchase, outcome: str, actor: str, columns: dict) -> str:
+    """Move the locked purchase to the state a session's outcome calls for; return what
+    happened."""
     status = purchase.status
     result = "no_change"
     if outcome == PAID:
@@ -173,24 +182,24 @@ def apply_session(session: Any, event_type: str | None, actor: str) -> tuple[str
         elif status in OPEN_STATUSES + UNPAID_END_STATUSES:
             late = status in UNPAID_END_STATUSES
             credit_purchase(purchase, actor, f"paid after {status}" if late else None, **columns)
-            return "credited", purchase
+            return "credited"
         else:
             result = "already_credited"
     elif outcome == UNPAID and status == PurchaseStatus.PENDING:
         note = "completed, payment not yet received"
         set_status(purchase, PurchaseStatus.PROCESSING, actor, note, **columns)
-        return "processing", purchase
+        return "processing"
     elif outcome == FAILED and status in OPEN_STATUSES:
         note = "the delayed payment failed"
         set_status(purchase, PurchaseStatus.FAILED, actor, note, **columns)
-        return "failed", purchase
+        return "failed"
     elif outcome == EXPIRED and status == PurchaseStatus.PENDING:
         note = "the Checkout Session expired"
         set_status(purchase, PurchaseStatus.EXPIRED, actor, note, **columns)
-        return "expired", purchase
+        return "expired"
     if columns:
         update_purchase(purchase, **columns)
-    return result, purchase
+    return result
 
 
 def fulfil_checkout(session: Any, *, source: str, event_type: str | None = None) -> str:

@@ -242,46 +242,10 @@ def reconcile(since: timedelta, *, apply: bool = False, bar: Bar = _no_bar) -> R
     client = stripe_client()
     window = {"created": {"gte": int((utcnow() - since).timestamp())}, "limit": 100}
     sessions = _list("checkout sessions", client.v1.checkout.sessions, window)
-    refunds = _list("refunds", client.v1.refunds, window)
-    disputes = _list("disputes", client.v1.disputes, window)
+    charges = _charges_to_check(client, window)
     failed = _list("events", client.v1.events, {**window, "delivery_success": False})
-
-    charges: dict[str, str | None] = {}
-    for refund in refunds:
-        charges.setdefault(_id(refund.charge), None)
-    for dispute in disputes:
-        charges[_id(dispute.charge)] = dispute.id
-    session_ids = {s.id for s in sessions}
-    for event in failed:
-        obj = event.data.object
-        if event.type.startswith("checkout.session.") and obj.id not in session_ids:
-            sessions.append(
-                call_stripe(
-                    "retrieve session", lambda o=obj: client.v1.checkout.sessions.retrieve(o.id)
-                )
-            )
-            session_ids.add(obj.id)
-        elif event.type in CHARGE_EVENTS:
-            charges.setdefault(obj.id if obj.object == "charge" else _id(obj.charge), None)
-        elif event.type in DISPUTE_EVENTS:
-            charges[_id(obj.charge)] = obj.id
-
-    stale = db.session.scalars(
-        select(Purchase).where(
-            Purchase.status == PurchaseStatus.PENDING,
-            Purchase.checkout_expires_at < utcnow(),
-            Purchase.stripe_checkout_session_id.is_not(None),
-        )
-    ).all()
-    for purchase in stale:
-        if purchase.stripe_checkout_session_id not in session_ids:
-            session_id = purchase.stripe_checkout_session_id
-            sessions.append(
-                call_stripe(
-                    "retrieve session", lambda s=session_id: client.v1.checkout.sessions.retrieve(s)
-                )
-            )
-            session_ids.add(session_id)
+    sessions.extend(_sessions_of_failed_events(client, failed, sessions, charges))
+    sessions.extend(_sessions_of_stale_purchases(client, {s.id for s in sessions}))
 
     report = Report(
         checked={"sessions": len(sessions), "charges": len(charges), "failed_events": len(failed)}
@@ -301,6 +265,61 @@ def reconcile(since: timedelta, *, apply: bool = False, bar: Bar = _no_bar) -> R
                 Drift("needs_review", purchase, purchase.review_reason or "", "needs review", True)
             )
     return report
+
+
+def _charges_to_check(client, window: dict[str, Any]) -> dict[str, str | None]:
+    """Map each charge refunded or disputed in the window to its dispute id (or None)."""
+    charges: dict[str, str | None] = {}
+    for refund in _list("refunds", client.v1.refunds, window):
+        charges.setdefault(_id(refund.charge), None)
+    for dispute in _list("disputes", client.v1.disputes, window):
+        charges[_id(dispute.charge)] = dispute.id
+    return charges
+
+
+def _sessions_of_failed_events(
+    client, failed: list, sessions: list, charges: dict[str, str | None]
+) -> list:
+    """Return the sessions whose event deliveries failed and are not listed yet; add the
+    charges of failed refund and dispute events to charges."""
+    session_ids = {s.id for s in sessions}
+    found = []
+    for event in failed:
+        obj = event.data.object
+        if event.type.startswith("checkout.session.") and obj.id not in session_ids:
+            found.append(
+                call_stripe(
+                    "retrieve session", lambda o=obj: client.v1.checkout.sessions.retrieve(o.id)
+                )
+            )
+            session_ids.add(obj.id)
+        elif event.type in CHARGE_EVENTS:
+            charges.setdefault(obj.id if obj.object == "charge" else _id(obj.charge), None)
+        elif event.type in DISPUTE_EVENTS:
+            charges[_id(obj.charge)] = obj.id
+    return found
+
+
+def _sessions_of_stale_purchases(client, session_ids: set[str]) -> list:
+    """Return the sessions of pending purchases past their expiry that are not listed yet."""
+    stale = db.session.scalars(
+        select(Purchase).where(
+            Purchase.status == PurchaseStatus.PENDING,
+            Purchase.checkout_expires_at < utcnow(),
+            Purchase.stripe_checkout_session_id.is_not(None),
+        )
+    ).all()
+    found = []
+    for purchase in stale:
+        session_id = purchase.stripe_checkout_session_id
+        if session_id not in session_ids:
+            found.append(
+                call_stripe(
+                    "retrieve session", lambda s=session_id: client.v1.checkout.sessions.retrieve(s)
+                )
+            )
+            session_ids.add(session_id)
+    return found
 
 
 def _id(value: Any) -> str | None:
