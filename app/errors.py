@@ -49,3 +49,9 @@ class StripeUnavailable(DomainError):
 
 class SignatureInvalid(DomainError):
     code, status = "bad_request", 400
+
+
+class IllegalTransition(DomainError):
+    """A status change the purchase state machine does not allow; nothing is written."""
+
+    code, status = "conflict", 409

@@ -13,9 +13,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 from app import ledger
 from app.db import Page, paginate, run
 from app.domain import audit
-from app.errors import NotFound, ValidationFailed
+from app.errors import IllegalTransition, NotFound, ValidationFailed
 from app.extensions import db
-from app.models import Purchase, PurchaseStatus, User, utcnow
+from app.models import PAID_STATUSES, Purchase, PurchaseStatus, User, utcnow
 
 _purchases = Purchase.__table__
 _UPDATE = update(_purchases).where(_purchases.c.id == bindparam("purchase_id"))
@@ -35,6 +35,30 @@ def update_purchase(purchase: Purchase, **values: Any) -> None:
         set_committed_value(purchase, name, value)
 
 
+_P = PurchaseStatus
+_MONEY_STATES = frozenset(PAID_STATUSES)
+# Every status change a purchase may make. Nothing goes back to pending or processing; an
+# unpaid end still completes when a late payment arrives (money was taken); after completion
+# the status follows the money; needs_review holds a purchase until an admin resolves it.
+TRANSITIONS: dict[PurchaseStatus, frozenset[PurchaseStatus]] = {
+    _P.PENDING: frozenset(
+        {_P.PROCESSING, _P.COMPLETED, _P.FAILED, _P.EXPIRED, _P.CANCELED, _P.NEEDS_REVIEW}
+    ),
+    _P.PROCESSING: frozenset({_P.COMPLETED, _P.FAILED, _P.NEEDS_REVIEW}),
+    **{
+        unpaid: frozenset({_P.COMPLETED, _P.NEEDS_REVIEW})
+        for unpaid in (_P.FAILED, _P.EXPIRED, _P.CANCELED)
+    },
+    **{paid: (_MONEY_STATES - {paid}) | {_P.NEEDS_REVIEW} for paid in _MONEY_STATES},
+    _P.NEEDS_REVIEW: _MONEY_STATES | {_P.FAILED},
+}
+
+
+def can_transition(old: PurchaseStatus, new: PurchaseStatus) -> bool:
+    """Tell whether the state machine lets a purchase go from old to new."""
+    return new in TRANSITIONS[PurchaseStatus(old)]
+
+
 def set_status(
     purchase: Purchase,
     new: PurchaseStatus,
@@ -43,12 +67,15 @@ def set_status(
     **columns: Any,
 ) -> bool:
     """Change a purchase's status (and any other columns given) in the current transaction,
-    audited; True if the status changed."""
+    audited; True if the status changed. A change TRANSITIONS does not allow raises
+    IllegalTransition and writes nothing."""
     old = purchase.status
     if old == new:
         if columns:
             update_purchase(purchase, **columns)
         return False
+    if not can_transition(old, new):
+        raise IllegalTransition(f"a {old} purchase cannot become {new}")
     if new == PurchaseStatus.COMPLETED and purchase.completed_at is None:
         columns["completed_at"] = utcnow()
     update_purchase(purchase, status=new, **columns)
