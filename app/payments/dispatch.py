@@ -16,6 +16,7 @@ from app.extensions import db
 from app.models import Purchase, StripeEvent, utcnow
 from app.payments.client import call_stripe, stripe_client
 from app.payments.fulfilment import CHECKOUT_EVENTS, apply_session
+from app.payments.outcomes import Outcome
 from app.payments.takebacks import settle
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ def money_handler(
     if purchase is None:
         log.warning("%s for charge %s matches no purchase", event_type, state.charge_id)
         audit.record(actor, "stripe.unknown_charge", "charge", state.charge_id, note=event_type)
-        return "unknown_charge", None
+        return Outcome.UNKNOWN_CHARGE, None
     purchase.stripe_charge_id = purchase.stripe_charge_id or state.charge_id
     dispute = state.dispute_status if state.dispute_known else purchase.dispute_status
     return settle(
@@ -141,17 +142,17 @@ def handle_event(event: Mapping[str, Any]) -> str:
     the record and everything this delivery did is rolled back.
     """
     if _already_recorded(event["id"]):
-        return "duplicate"
+        return Outcome.DUPLICATE
     handler = HANDLERS.get(event["type"])
     state = _prepare(event) if handler else None
     try:
         with write_transaction():
             if handler is None:
-                outcome, purchase = "ignored", None
+                outcome, purchase = Outcome.IGNORED, None
             else:
                 outcome, purchase = handler(event["data"]["object"], event["type"], state)
             if _record(event, outcome, purchase) is None:
                 raise _Redelivered
     except _Redelivered:
-        return "duplicate"
+        return Outcome.DUPLICATE
     return outcome

@@ -24,15 +24,15 @@ from app.extensions import db
 from app.ledger import Posting, sales_account, user_account
 from app.models import OPEN_STATUSES, UNPAID_END_STATUSES, Purchase, PurchaseStatus, utcnow
 from app.payments.client import call_stripe, stripe_client
+from app.payments.outcomes import Outcome, SessionState
 
 log = logging.getLogger(__name__)
 
-PAID, UNPAID, FAILED, EXPIRED, OPEN = "paid", "unpaid", "failed", "expired", "open"
 CHECKOUT_EVENTS = {
     "checkout.session.completed": None,  # paid or unpaid, from the session's payment_status
-    "checkout.session.async_payment_succeeded": PAID,
-    "checkout.session.async_payment_failed": FAILED,
-    "checkout.session.expired": EXPIRED,
+    "checkout.session.async_payment_succeeded": SessionState.PAID,
+    "checkout.session.async_payment_failed": SessionState.FAILED,
+    "checkout.session.expired": SessionState.EXPIRED,
 }
 
 
@@ -45,17 +45,18 @@ def _object_id(value: Any) -> str | None:
     return value if isinstance(value, str) or value is None else _field(value, "id")
 
 
-def session_outcome(session: Any, event_type: str | None = None) -> str:
+def session_outcome(session: Any, event_type: str | None = None) -> SessionState:
     """Tell what a Checkout Session (or an event about it) means for its purchase."""
     implied = CHECKOUT_EVENTS.get(event_type or "")
     if implied:
         return implied
     status, payment_status = _field(session, "status"), _field(session, "payment_status")
     if status == "complete":
-        return PAID if payment_status in ("paid", "no_payment_required") else UNPAID
+        paid = payment_status in ("paid", "no_payment_required")
+        return SessionState.PAID if paid else SessionState.UNPAID
     if status == "expired":
-        return EXPIRED
-    return OPEN
+        return SessionState.EXPIRED
+    return SessionState.OPEN
 
 
 _LOCK = (
@@ -131,18 +132,20 @@ def credit_purchase(
     mail.enqueue_receipt(purchase, balance)
 
 
-def apply_session(session: Any, event_type: str | None, actor: str) -> tuple[str, Purchase | None]:
+def apply_session(
+    session: Any, event_type: str | None, actor: str
+) -> tuple[Outcome, Purchase | None]:
     """Apply a session's state to its purchase inside the caller's write transaction."""
     purchase = _locked_purchase(session)
     if purchase is None:
         log.warning("Checkout Session %s matches no purchase", _field(session, "id"))
         audit.record(actor, "stripe.unknown_session", "checkout_session", _field(session, "id"))
-        return "unknown_session", None
+        return Outcome.UNKNOWN_SESSION, None
 
     problem = mismatch(purchase, session)
     if problem:
         _hold_for_review(purchase, session, problem, actor)
-        return "mismatch", purchase
+        return Outcome.MISMATCH, purchase
 
     # Columns to store with whatever this session changes (one UPDATE of the row).
     columns = {}
@@ -171,38 +174,38 @@ def _hold_for_review(purchase: Purchase, session: Any, problem: str, actor: str)
         )
 
 
-def _apply_outcome(purchase: Purchase, outcome: str, actor: str, columns: dict) -> str:
+def _apply_outcome(purchase: Purchase, outcome: SessionState, actor: str, columns: dict) -> Outcome:
     """Move the locked purchase to the state a session's outcome calls for; return what
     happened."""
     status = purchase.status
-    result = "no_change"
-    if outcome == PAID:
+    result = Outcome.NO_CHANGE
+    if outcome == SessionState.PAID:
         if status == PurchaseStatus.NEEDS_REVIEW:
-            result = "needs_review"
+            result = Outcome.NEEDS_REVIEW
         elif status in OPEN_STATUSES + UNPAID_END_STATUSES:
             late = status in UNPAID_END_STATUSES
             credit_purchase(purchase, actor, f"paid after {status}" if late else None, **columns)
-            return "credited"
+            return Outcome.CREDITED
         else:
-            result = "already_credited"
-    elif outcome == UNPAID and status == PurchaseStatus.PENDING:
+            result = Outcome.ALREADY_CREDITED
+    elif outcome == SessionState.UNPAID and status == PurchaseStatus.PENDING:
         note = "completed, payment not yet received"
         set_status(purchase, PurchaseStatus.PROCESSING, actor, note, **columns)
-        return "processing"
-    elif outcome == FAILED and status in OPEN_STATUSES:
+        return Outcome.PROCESSING
+    elif outcome == SessionState.FAILED and status in OPEN_STATUSES:
         note = "the delayed payment failed"
         set_status(purchase, PurchaseStatus.FAILED, actor, note, **columns)
-        return "failed"
-    elif outcome == EXPIRED and status == PurchaseStatus.PENDING:
+        return Outcome.FAILED
+    elif outcome == SessionState.EXPIRED and status == PurchaseStatus.PENDING:
         note = "the Checkout Session expired"
         set_status(purchase, PurchaseStatus.EXPIRED, actor, note, **columns)
-        return "expired"
+        return Outcome.EXPIRED
     if columns:
         update_purchase(purchase, **columns)
     return result
 
 
-def fulfil_checkout(session: Any, *, source: str, event_type: str | None = None) -> str:
+def fulfil_checkout(session: Any, *, source: str, event_type: str | None = None) -> Outcome:
     """Bring a purchase in line with its Checkout Session, crediting it at most once."""
     with write_transaction():
         outcome, _ = apply_session(session, event_type, source)
@@ -242,7 +245,7 @@ def refresh_from_stripe(purchase: Purchase) -> Purchase:
         except Exception:  # noqa: BLE001 - the next poll tries again
             log.warning("could not refresh %s from Stripe", purchase.public_id, exc_info=True)
         else:
-            if session_outcome(session) != OPEN:
+            if session_outcome(session) != SessionState.OPEN:
                 fulfil_checkout(session, source="return_page")
     db.session.refresh(purchase)
     return purchase

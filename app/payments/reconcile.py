@@ -33,7 +33,8 @@ from app.models import (
 )
 from app.payments.client import call_stripe, stripe_client
 from app.payments.dispatch import CHARGE_EVENTS, DISPUTE_EVENTS, fetch_money_state, money_handler
-from app.payments.fulfilment import PAID, fulfil_checkout, session_outcome
+from app.payments.fulfilment import fulfil_checkout, session_outcome
+from app.payments.outcomes import Outcome, SessionState
 from app.payments.takebacks import taken_back, target_taken_back
 
 LOCK_NAME = "credits-reconcile"
@@ -132,18 +133,18 @@ def _check_session(session: Any, apply: bool, report: Report) -> None:
     if purchase is None:
         return
     outcome, status = session_outcome(session), purchase.status
-    if outcome == PAID and status in OPEN_STATUSES + UNPAID_END_STATUSES:
+    if outcome == SessionState.PAID and status in OPEN_STATUSES + UNPAID_END_STATUSES:
         item = Drift(
             PAID_NOT_CREDITED, purchase, f"Stripe shows {session.id} paid; ours is {status}"
         )
         if apply:
             item.result = fulfil_checkout(session, source="reconcile")
-            item.resolved = item.result in ("credited", "already_credited")
-    elif outcome == PAID and status == PurchaseStatus.NEEDS_REVIEW:
+            item.resolved = item.result in (Outcome.CREDITED, Outcome.ALREADY_CREDITED)
+    elif outcome == SessionState.PAID and status == PurchaseStatus.NEEDS_REVIEW:
         item = Drift(
             PAID_NOT_CREDITED, purchase, f"paid, {purchase.review_reason}", "needs review", True
         )
-    elif outcome != PAID and status in PAID_STATUSES:
+    elif outcome != SessionState.PAID and status in PAID_STATUSES:
         item = Drift(
             CREDITED_NOT_PAID,
             purchase,
@@ -152,13 +153,13 @@ def _check_session(session: Any, apply: bool, report: Report) -> None:
         if apply:
             _mark_for_review(purchase, item.detail)
             item.result, item.resolved = "marked needs_review", True
-    elif outcome != PAID and status == PurchaseStatus.NEEDS_REVIEW:
+    elif outcome != SessionState.PAID and status == PurchaseStatus.NEEDS_REVIEW:
         return  # already waiting for an admin; listed by the needs_review check
     elif status == PurchaseStatus.PENDING and _past_expiry(purchase, session):
         item = Drift(PENDING_PAST_EXPIRY, purchase, f"session {session.id} is {session.status}")
         if apply:
             item.result = _expire(purchase, session)
-            item.resolved = item.result in ("expired", "credited", "no_change")
+            item.resolved = item.result in (Outcome.EXPIRED, Outcome.CREDITED, Outcome.NO_CHANGE)
     else:
         return
     if apply and item.resolved:

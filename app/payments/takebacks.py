@@ -18,6 +18,7 @@ from app.models import (
     Purchase,
     PurchaseStatus,
 )
+from app.payments.outcomes import Outcome, with_credits
 
 # Dispute states in which the money is (or may be) gone: the credits go with it.
 DISPUTE_HOLDS = frozenset(
@@ -77,12 +78,12 @@ def settle(
 ) -> str:
     """Move credits so the purchase's take-backs match Stripe's numbers; caller holds the lock."""
     if purchase.status not in PAID_STATUSES:
-        return "not_credited"
+        return Outcome.NOT_CREDITED
     dispute_changed = dispute_status != purchase.dispute_status
     purchase.refunded_cents = min(max(refunded_cents, 0), purchase.amount_cents)
     purchase.dispute_status = dispute_status
     delta = target_taken_back(purchase, refunded_cents, dispute_status) - taken_back(purchase)
-    outcome = "no_change"
+    outcome: str = Outcome.NO_CHANGE
     if delta:
         kind = "take_back" if delta > 0 else "restore"
         sequence = 1 + ledger.take_back_count(purchase.id)
@@ -102,7 +103,7 @@ def settle(
             description=f"{purchase.package_name}: {reason}",
             actor=actor,
         )
-        outcome = f"{'taken_back' if delta > 0 else 'restored'}:{abs(delta)}"
+        outcome = with_credits(Outcome.TAKEN_BACK if delta > 0 else Outcome.RESTORED, abs(delta))
         _notify(purchase, kind, sequence, abs(delta), reason)
     elif dispute_changed and dispute_status == "lost":
         mail.enqueue_notice(
