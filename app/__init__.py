@@ -39,6 +39,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     """Mount the Stripe sandbox when wanted, and bind the database and extensions."""
     from app.db import configure_engine, engine_options
+    from app.domain import mail
     from app.extensions import csrf, db, limiter, migrate
     from app.payments import sandbox_mount
     from app.web import login
@@ -53,6 +54,7 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     limiter.init_app(app)
     login.register(app)
+    mail.init_app(app)
     with app.app_context():
         configure_engine(db.engine)
 

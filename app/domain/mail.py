@@ -257,12 +257,19 @@ def wait_for_background(timeout: float = 30.0) -> None:
         _running.release()
 
 
-@event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
     if session.info.pop("outbox_pending", False):
         kick(current_app._get_current_object())
 
 
-@event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
     session.info.pop("outbox_pending", None)
+
+
+def init_app(app: Flask) -> None:
+    """Send queued mail after each commit that wrote some, in the background (once per
+    process: the hooks go on the Flask-SQLAlchemy session class every app shares)."""
+    session_class = db.session.session_factory.class_
+    for name, hook in (("after_commit", _after_commit), ("after_rollback", _after_rollback)):
+        if not event.contains(session_class, name, hook):
+            event.listen(session_class, name, hook)
