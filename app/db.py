@@ -113,15 +113,29 @@ def configure_engine(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+class UnsavedChanges(RuntimeError):
+    """A transaction block began while the session held changes made outside one."""
+
+
 def _begin(options: dict[str, Any]) -> Session | None:
     """Begin a transaction with these connection options on the session; None when a write
     transaction is already running (the caller's block then joins it)."""
     session = db.session()
     if session.info.get("writing"):
         return None
+    changed = [obj for obj in session.dirty if session.is_modified(obj)]
+    if session.new or changed or session.deleted:
+        # Changes made outside any transaction block would be committed by whichever
+        # transaction came next, as part of a change they do not belong to.
+        raise UnsavedChanges(
+            "the session holds changes made outside a transaction block: "
+            f"{len(session.new)} new, {len(changed)} changed, "
+            f"{len(session.deleted)} deleted"
+        )
     if session.in_transaction():
-        # End any read transaction so the new one starts (and takes its locks) afresh.
-        session.commit()
+        # End the read transaction (every request has one from the user loader) so the new
+        # one starts, and takes its locks, afresh; it wrote nothing, so nothing is lost.
+        session.rollback()
     session.connection(execution_options=options)
     return session
 
