@@ -20,7 +20,6 @@ from .data import create_database, database_name, drop_database
 from .servers import Server
 
 DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
-PHASES = ("fulfil", "replay", "poll", "sqlite", "flat")
 
 
 class BenchFailure(RuntimeError):
