@@ -9,15 +9,10 @@ passes after any load.
 
 from __future__ import annotations
 
-import os
 import random
 import sqlite3
-import subprocess
-import sys
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -60,31 +55,6 @@ def drop_database(server_url: str, name: str) -> None:
     admin = psycopg_url(with_database(server_url, "postgres"))
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def flask_cli(args: list[str], env: Mapping[str, str], app_root: Path) -> str:
-    """Run `flask --app wsgi ...` with the benchmark's environment; raise on failure."""
-    flask = Path(sys.executable).parent / "flask"
-    proc = subprocess.run(
-        [str(flask), "--app", "wsgi", *args],
-        cwd=app_root,
-        env={**os.environ, **env, "PYTHONPATH": str(app_root)},
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"flask {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-        )
-    return proc.stdout
-
-
-def prepare_schema(env: Mapping[str, str], app_root: Path) -> None:
-    """Create the schema through the migrations and seed the standard packs."""
-    flask_cli(["db", "upgrade"], env, app_root)
-    flask_cli(["credits", "seed-packages"], env, app_root)
 
 
 # -- the bulk loader ------------------------------------------------------------------------
@@ -270,26 +240,10 @@ class Loader:
         completed = status == "completed"
         completed_at = when + timedelta(seconds=30) if completed else None
         self.rows["purchases"].append(
-            (
-                purchase_id,
-                public_id,
-                made.user_id,
-                pack.id,
-                pack.code,
-                pack.name,
-                pack.credits,
-                pack.price_cents,
-                pack.currency,
-                status,
-                session_id,
-                "pi_bench_" + public_id[4:] if completed else None,
-                when + timedelta(hours=1),
-                0,
-                last_checked_at,
-                when,
-                completed_at or when,
-                completed_at,
-            )
+            (purchase_id, public_id, made.user_id, pack.id, pack.code, pack.name, pack.credits)
+            + (pack.price_cents, pack.currency, status, session_id)
+            + ("pi_bench_" + public_id[4:] if completed else None, when + timedelta(hours=1), 0)
+            + (last_checked_at, when, completed_at or when, completed_at)
         )
         self.purchases_written += 1
         made.purchases.append(public_id)

@@ -17,7 +17,8 @@ the buyer's own purchase, and renders a small fragment of the same facts. No use
 rate limiter, no CSRF or security-header hooks, no Stripe refresh of open purchases.
 
 Served by the same gunicorn configuration on its own copy of the same database, so each
-phase can be read against what the stack allows for its job.
+phase can be read against what the stack allows for its job: `from_environment()` builds it from
+DATABASE_URL, STRIPE_WEBHOOK_SECRET and SECRET_KEY, as the app's own servers get them.
 """
 
 from __future__ import annotations
@@ -25,23 +26,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 
 import stripe
-from flask import Flask, abort, jsonify, request, session
-from sqlalchemy import create_engine, text
+from flask import Blueprint, Flask, abort, current_app, jsonify, request, session
+from jinja2 import Environment
+from sqlalchemy import Engine, create_engine, text
 
 from app.domain.formats import money
 
 from .events import REDELIVERY_PATH, WEBHOOK_PATH
 
 SALES_SHARDS = 8  # as the app's ledger: concurrent grants do not all wait for one row
-
-engine = create_engine(os.environ["DATABASE_URL"], pool_size=8)
-reads = engine.execution_options(isolation_level="AUTOCOMMIT")
-secret = os.environ["STRIPE_WEBHOOK_SECRET"]
-app = Flask(__name__)
-app.secret_key = os.environ["SECRET_KEY"]
-app.jinja_env.filters["money"] = money
 
 RECORD = text(
     "INSERT INTO stripe_events (event_id, type, livemode, object_id, received_at, outcome)"
@@ -75,7 +71,9 @@ STATUS = text(
     " FROM purchases p LEFT JOIN ledger_accounts a ON a.user_id = p.user_id"
     " WHERE p.public_id = :public_id AND p.user_id = :user_id"
 )
-FRAGMENT = app.jinja_env.from_string(
+TEMPLATES = Environment(autoescape=True)
+TEMPLATES.filters["money"] = money
+FRAGMENT = TEMPLATES.from_string(
     """<section id="purchase-status" class="status-card status-{{ p.status }}">
   {% if p.status == "completed" %}
   <h2>Completed: {{ p.credits }} credits added</h2>
@@ -89,18 +87,54 @@ FRAGMENT = app.jinja_env.from_string(
 </section>
 <span id="header-balance" hx-swap-oob="true">{{ p.balance or 0 }} credits</span>"""
 )
+SHARDS = text(
+    "INSERT INTO ledger_accounts (code, balance, created_at) VALUES (:code, 0, now())"
+    " ON CONFLICT (code) DO NOTHING"
+)
 
-with engine.begin() as connection:
-    connection.execute(
-        text(
-            "INSERT INTO ledger_accounts (code, balance, created_at) VALUES (:code, 0, now())"
-            " ON CONFLICT (code) DO NOTHING"
-        ),
-        [{"code": f"system:stripe_sales:{n}"} for n in range(SALES_SHARDS)],
+handlers = Blueprint("reference", __name__)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What the handlers share: the engine, its autocommit variant and the webhook secret."""
+
+    engine: Engine
+    reads: Engine
+    secret: str
+
+
+def create_reference_app(database_url: str, webhook_secret: str, secret_key: str) -> Flask:
+    """The reference handlers on one database; the sales shards are made if missing."""
+    engine = create_engine(database_url, pool_size=8)
+    with engine.begin() as connection:
+        connection.execute(
+            SHARDS, [{"code": f"system:stripe_sales:{n}"} for n in range(SALES_SHARDS)]
+        )
+    app = Flask(__name__)
+    app.secret_key = secret_key
+    reads = engine.execution_options(isolation_level="AUTOCOMMIT")
+    app.extensions["reference"] = Reference(engine, reads, webhook_secret)
+    app.register_blueprint(handlers)
+    return app
+
+
+def from_environment() -> Flask:
+    """The reference app as gunicorn serves it (`benchmarks.reference_app:from_environment()`)."""
+    return create_reference_app(
+        os.environ["DATABASE_URL"], os.environ["STRIPE_WEBHOOK_SECRET"], os.environ["SECRET_KEY"]
     )
 
 
-@app.get("/healthz")
+def reference_engine(app: Flask) -> Engine:
+    return app.extensions["reference"].engine
+
+
+def shared() -> Reference:
+    return current_app.extensions["reference"]
+
+
+@handlers.get("/healthz")
 def healthz():
     return jsonify({"status": "ok"})
 
@@ -109,28 +143,56 @@ def verified_event() -> dict:
     payload = request.get_data(as_text=True)
     try:
         stripe.WebhookSignature.verify_header(
-            payload, request.headers.get("Stripe-Signature", ""), secret, 300
+            payload, request.headers.get("Stripe-Signature", ""), shared().secret, 300
         )
     except stripe.SignatureVerificationError:
         abort(400)
     return json.loads(payload)
 
 
-@app.post(REDELIVERY_PATH)
+@handlers.post(REDELIVERY_PATH)
 def redelivery():
     event = verified_event()
-    with reads.connect() as connection:
+    with shared().reads.connect() as connection:
         delivered = connection.execute(DELIVERED, {"event_id": event["id"]}).first()
     if delivered is None:
         return jsonify({"error": "not delivered before"}), 409
     return jsonify({"received": True, "outcome": "duplicate"})
 
 
-@app.post(WEBHOOK_PATH)
+def post_grant(connection, purchase_id: int, user_id: int, credits: int) -> None:
+    """The grant as a balanced ledger transaction: two entries, two cached balances."""
+    user, sales = f"user:{user_id}", f"system:stripe_sales:{purchase_id % SALES_SHARDS}"
+    body = f"grant;{sales}={-credits};{user}={credits}"
+    transaction_id = connection.execute(
+        TRANSACTION,
+        {
+            "key": f"purchase:{purchase_id}:grant",
+            "fingerprint": hashlib.sha256(body.encode()).hexdigest(),
+            "purchase_id": purchase_id,
+        },
+    ).scalar()
+    entries = []
+    for code, amount in ((user, credits), (sales, -credits)):
+        account_id, balance_after = connection.execute(
+            MOVE, {"amount": amount, "code": code}
+        ).first()
+        entries.append(
+            {
+                "transaction_id": transaction_id,
+                "account_id": account_id,
+                "amount": amount,
+                "balance_after": balance_after,
+            }
+        )
+    connection.execute(ENTRY, entries)
+
+
+@handlers.post(WEBHOOK_PATH)
 def webhook():
     event = verified_event()
     session = event["data"]["object"]
-    with engine.begin() as connection:
+    with shared().engine.begin() as connection:
         recorded = connection.execute(
             RECORD, {"event_id": event["id"], "type": event["type"], "session_id": session["id"]}
         ).first()
@@ -147,40 +209,16 @@ def webhook():
         ).first()
         if purchase is None:
             return jsonify({"received": True, "outcome": "no_change"})
-        purchase_id, user_id, credits = purchase
-        user, sales = f"user:{user_id}", f"system:stripe_sales:{purchase_id % SALES_SHARDS}"
-        body = f"grant;{sales}={-credits};{user}={credits}"
-        transaction_id = connection.execute(
-            TRANSACTION,
-            {
-                "key": f"purchase:{purchase_id}:grant",
-                "fingerprint": hashlib.sha256(body.encode()).hexdigest(),
-                "purchase_id": purchase_id,
-            },
-        ).scalar()
-        entries = []
-        for code, amount in ((user, credits), (sales, -credits)):
-            account_id, balance_after = connection.execute(
-                MOVE, {"amount": amount, "code": code}
-            ).first()
-            entries.append(
-                {
-                    "transaction_id": transaction_id,
-                    "account_id": account_id,
-                    "amount": amount,
-                    "balance_after": balance_after,
-                }
-            )
-        connection.execute(ENTRY, entries)
+        post_grant(connection, *purchase)
     return jsonify({"received": True, "outcome": "credited"})
 
 
-@app.get("/credits/purchase/<public_id>/status")
+@handlers.get("/credits/purchase/<public_id>/status")
 def status(public_id: str):
     user_id = session.get("_user_id")
     if user_id is None:
         abort(401)
-    with reads.connect() as connection:
+    with shared().reads.connect() as connection:
         row = connection.execute(STATUS, {"public_id": public_id, "user_id": int(user_id)}).first()
     if row is None:
         abort(404)

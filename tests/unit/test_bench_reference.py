@@ -5,9 +5,7 @@ them, so this keeps them from rotting."""
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 
 import pytest
 
@@ -15,7 +13,8 @@ from app import ledger
 from app.domain.packs import seed_packages
 from app.extensions import db
 from benchmarks.events import REDELIVERY_PATH, WEBHOOK_PATH
-from benchmarks.run import session_cookie
+from benchmarks.logins import session_cookie
+from benchmarks.reference_app import create_reference_app, reference_engine
 from tests.conftest import (
     WEBHOOK_SECRET,
     database_url,
@@ -30,20 +29,15 @@ from tests.conftest import (
 
 
 @pytest.fixture
-def reference(tmp_path, monkeypatch):
+def reference(tmp_path):
     """The app (for its data and log-in cookies) and the reference app, on one PostgreSQL."""
     url = database_url("postgresql", tmp_path)
     app = make_app(url, tmp_path)
     with app.app_context():
         seed_packages()
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.setenv("SECRET_KEY", app.config["SECRET_KEY"])
-    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
-    sys.modules.pop("benchmarks.reference_app", None)
-    module = importlib.import_module("benchmarks.reference_app")
-    yield app, module.app.test_client()
-    module.engine.dispose()
-    sys.modules.pop("benchmarks.reference_app", None)
+    reference_app = create_reference_app(url, WEBHOOK_SECRET, app.config["SECRET_KEY"])
+    yield app, reference_app.test_client()
+    reference_engine(reference_app).dispose()
     dispose(app)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from benchmarks.load import Result
-from benchmarks.run import chunks, combine, rate
+from benchmarks.rounds import chunks, combine, rate
 
 
 def result(requests: int, counted: int | None = None, p50: float = 1.0) -> Result:
@@ -35,7 +35,7 @@ def test_rounds_combine_into_totals_with_the_median_p50_and_the_worst_p99():
 
 def test_the_reported_server_settings_are_the_configs_own(monkeypatch):
     from benchmarks.config import FULL, SMOKE
-    from benchmarks.run import gunicorn_setting
+    from benchmarks.report import gunicorn_setting
     from benchmarks.servers import ROOT, gunicorn_config
 
     monkeypatch.delenv("GUNICORN_WORKERS", raising=False)
