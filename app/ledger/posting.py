@@ -149,18 +149,10 @@ def post(
         # The key was used before (or by a concurrent writer that committed first).
         return Posted(_existing(key, fp).id, created=False)
     balances = _post_entries(txn_id, kind, postings, now)
+    after = {"key": key, "kind": kind, "purchase_id": purchase_id}
+    after["postings"] = {p.account: p.amount for p in postings}
     audit.record(
-        actor,
-        "ledger.posted",
-        "ledger_transaction",
-        txn_id,
-        after={
-            "key": key,
-            "kind": kind,
-            "purchase_id": purchase_id,
-            "postings": {p.account: p.amount for p in postings},
-        },
-        note=description or None,
+        actor, "ledger.posted", "ledger_transaction", txn_id, after=after, note=description or None
     )
     return Posted(txn_id, created=True, balances=balances)
 
