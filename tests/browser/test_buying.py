@@ -6,7 +6,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import WAIT_MS, ConsoleWatch, Live
+from tests.helpers.browser_driver import CHECKOUT_URL, WAIT_MS, ConsoleWatch, Live
 
 PACKS = [
     # name, credits, price, per 100 credits, discount chip, badge
@@ -23,7 +23,6 @@ PACKS = [
         "Best value",
     ),
 ]
-CHECKOUT_URL = re.compile(r"/stripe-sandbox/checkout/(cs_test_\w+)$")
 SUCCESS_URL = re.compile(r"/credits/purchase/success\?session_id=cs_test_\w+$")
 
 

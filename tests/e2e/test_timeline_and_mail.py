@@ -14,7 +14,8 @@ from app.domain import users
 from app.domain.mail import deliver_pending, wait_for_background
 from app.extensions import db
 from app.models import AuditLog, OutboxMessage, Purchase
-from tests.conftest import deliver, event_for, make_purchase, make_user, session_object
+from tests.helpers.builders import make_purchase, make_user
+from tests.helpers.stripe_events import deliver, event_for, session_object
 
 ADMIN_API = "/api/v1/admin/billing/credits/purchases"
 

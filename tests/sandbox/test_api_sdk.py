@@ -8,7 +8,7 @@ import pytest
 import requests
 import stripe
 
-from .conftest import helper, make_session, make_shop, pay
+from tests.helpers.sandbox_sdk import helper, make_session, make_shop, pay
 
 
 def test_products_create_retrieve_update_list(live_client: stripe.StripeClient) -> None:

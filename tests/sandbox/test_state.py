@@ -11,8 +11,14 @@ from pathlib import Path
 import stripe
 
 from stripe_sandbox import create_app
-
-from .conftest import AppFactory, Receiver, client_for, expire_sessions, make_session, make_shop
+from tests.helpers.sandbox_sdk import (
+    AppFactory,
+    client_for,
+    expire_sessions,
+    make_session,
+    make_shop,
+)
+from tests.helpers.webhook_receivers import Receiver
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FLUSH_SCRIPT = """

@@ -10,19 +10,17 @@ import requests
 import stripe
 
 from stripe_sandbox import Sandbox
-
-from .conftest import (
+from tests.helpers.sandbox_sdk import (
     SECRET,
     WEBHOOK_URL,
     AppFactory,
-    Receiver,
-    Recorder,
     client_for,
     expire_sessions,
     make_session,
     make_shop,
     pay,
 )
+from tests.helpers.webhook_receivers import Receiver, Recorder
 
 
 def test_signatures_verify_with_construct_event(

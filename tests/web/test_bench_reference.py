@@ -16,17 +16,10 @@ from app.domain.packs import seed_packages
 from app.extensions import db
 from benchmarks.events import REDELIVERY_PATH, WEBHOOK_PATH
 from benchmarks.run import session_cookie
-from tests.conftest import (
-    WEBHOOK_SECRET,
-    database_url,
-    dispose,
-    event_for,
-    make_app,
-    make_purchase,
-    make_user,
-    session_object,
-    sign,
-)
+from tests.helpers.apps import WEBHOOK_SECRET, dispose, make_app
+from tests.helpers.builders import make_purchase, make_user
+from tests.helpers.databases import database_url
+from tests.helpers.stripe_events import event_for, session_object, sign
 
 
 @pytest.fixture

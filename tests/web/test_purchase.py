@@ -11,16 +11,10 @@ from app import ledger
 from app.domain import users
 from app.extensions import db
 from app.models import AuditLog, Purchase, User
-from tests.conftest import (
-    Auth,
-    deliver,
-    event_for,
-    make_app,
-    make_purchase,
-    make_user,
-    session_object,
-    sync_packs,
-)
+from tests.helpers.apps import make_app
+from tests.helpers.builders import make_purchase, make_user, sync_packs
+from tests.helpers.logins import Auth
+from tests.helpers.stripe_events import deliver, event_for, session_object
 
 API = "/api/v1/billing/credits/purchase"
 

@@ -17,15 +17,10 @@ from app import ledger
 from app.errors import Forbidden
 from app.extensions import db
 from app.models import CreditPackage, Purchase, PurchaseStatus, User
-from tests.conftest import (
-    Auth,
-    SandboxDriver,
-    dispose,
-    make_app,
-    make_purchase,
-    make_user,
-    sandbox_app_for,
-)
+from tests.helpers.apps import dispose, make_app
+from tests.helpers.builders import make_purchase, make_user
+from tests.helpers.logins import Auth
+from tests.helpers.sandbox_driver import SandboxDriver, sandbox_app_for
 
 HX = {"HX-Request": "true"}
 ROOT = Path(__file__).resolve().parents[2]

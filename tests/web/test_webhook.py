@@ -12,15 +12,9 @@ from sqlalchemy import func, select
 from app import ledger
 from app.extensions import db
 from app.models import AuditLog, Purchase, StripeEvent
-from tests.conftest import (
-    WEBHOOK_SECRET,
-    deliver,
-    event_for,
-    make_purchase,
-    make_user,
-    session_object,
-    sign,
-)
+from tests.helpers.apps import WEBHOOK_SECRET
+from tests.helpers.builders import make_purchase, make_user
+from tests.helpers.stripe_events import deliver, event_for, session_object, sign
 
 URL = "/api/v1/billing/credits/webhook"
 
