@@ -279,16 +279,31 @@ def test_poll_of_a_paid_purchase_whose_webhook_never_came_fulfils_it(app, client
     assert client.get("/api/v1/billing/credits/balance").json == {"balance": 1000}
 
 
-def test_poll_asks_stripe_at_most_every_few_seconds(app, client, synced):
+def test_poll_asks_stripe_at_most_every_few_seconds(app, client, synced, monkeypatch):
+    from datetime import timedelta
+
+    import app.payments.fulfilment as fulfilment
+    from app.models import utcnow
+
+    # The poll's clock is driven, so how long the polls take cannot change what they see.
+    now = [utcnow()]
+    monkeypatch.setattr(fulfilment, "utcnow", lambda: now[0])
     login_buyer(app, client)
     body = client.post(
         API, json={"package_code": "pro"}, headers={"X-CSRFToken": Auth(client).csrf()}
     ).json
-    for _ in range(5):
+
+    def poll() -> None:
         client.get(
             f"/credits/purchase/{body['purchase_id']}/status", headers={"HX-Request": "true"}
         )
+
+    for _ in range(5):
+        poll()
     assert len(synced.calls_to("GET", r"/v1/checkout/sessions/cs_test_")) == 1
+    now[0] += timedelta(seconds=app.config["STATUS_CHECK_SECONDS"])
+    poll()
+    assert len(synced.calls_to("GET", r"/v1/checkout/sessions/cs_test_")) == 2
 
 
 def test_cancel_page_resume_and_cancel(app, client, synced):
