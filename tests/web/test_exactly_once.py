@@ -112,8 +112,16 @@ def test_both_events_racing_each_other_credit_once(db_app: Flask):
         assert ledger.verify() == []
 
 
-def test_concurrent_starts_of_one_pack_make_one_purchase(db_app: Flask, stripe_fake):
+def test_concurrent_starts_of_one_pack_make_one_purchase(db_app: Flask, stripe_fake, monkeypatch):
+    import functools
+
     from app.domain import users
+    from app.payments import checkout_sessions
+
+    # The requests that lose the race wait for the winner to record its Checkout Session; the
+    # app waits a few seconds, which a loaded machine can outlast, so the test allows minutes.
+    wait = functools.partial(checkout_sessions._wait_for_session, seconds=300)
+    monkeypatch.setattr(checkout_sessions, "_wait_for_session", wait)
     from tests.helpers.builders import sync_packs
 
     with db_app.app_context():
