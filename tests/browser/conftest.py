@@ -21,12 +21,13 @@ from playwright.sync_api import (
     BrowserType,
     Page,
     Playwright,
+    expect,
     sync_playwright,
 )
 from werkzeug.serving import make_server
 
 from tests.helpers.apps import dispose
-from tests.helpers.browser_driver import BUYER, ConsoleWatch, Live
+from tests.helpers.browser_driver import BUYER, WAIT_MS, ConsoleWatch, Live
 from tests.helpers.builders import make_user
 from tests.helpers.live_server import DeferredApp, QuietRequestHandler
 from tests.helpers.sandbox_driver import SandboxDriver, sandbox_app_for
@@ -135,6 +136,20 @@ def console() -> Iterator[ConsoleWatch]:
     watch = ConsoleWatch()
     yield watch
     assert watch.unexpected() == [], "the browser logged errors"
+
+
+@pytest.fixture
+def new_context(new_context: Callable[..., BrowserContext]) -> Callable[..., BrowserContext]:
+    """Contexts whose every wait has one generous bound (Playwright's defaults: 5 s and 30 s)."""
+    expect.set_options(timeout=WAIT_MS)
+
+    def make(**kwargs: Any) -> BrowserContext:
+        context = new_context(**kwargs)
+        context.set_default_timeout(WAIT_MS)
+        context.set_default_navigation_timeout(WAIT_MS)
+        return context
+
+    return make
 
 
 @pytest.fixture

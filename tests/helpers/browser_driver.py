@@ -15,7 +15,9 @@ from tests.helpers.builders import PASSWORD
 from tests.helpers.sandbox_driver import SandboxDriver
 
 BUYER = "buyer@example.com"
-WAIT_MS = 15_000  # generous upper bound for htmx polls and webhook deliveries; never a sleep
+# One generous upper bound for every wait: htmx polls, webhook deliveries, navigations, actions.
+# A passing test never spends it; a test never sleeps.
+WAIT_MS = 60_000
 CHECKOUT_URL = re.compile(r"/stripe-sandbox/checkout/(cs_test_\w+)$")
 
 # Chromium reports CSP violations to the console; the init script below makes sure each one
