@@ -97,7 +97,7 @@ def test_processes_claim_each_delivery_once(
     ]
     counts = []
     for worker in workers:
-        out, err = worker.communicate(timeout=60)
+        out, err = worker.communicate(timeout=300)
         assert worker.returncode == 0, err
         counts.append(int(out.strip()))
     assert sum(counts) == 30

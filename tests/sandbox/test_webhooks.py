@@ -188,7 +188,7 @@ def test_flush_helper_over_http(
 ) -> None:
     expire_sessions(live_client, 2)
     auth = {"Authorization": "Bearer sk_test_x"}
-    response = requests.post(f"{live_url}/v1/test_helpers/webhooks/flush", headers=auth, timeout=5)
+    response = requests.post(f"{live_url}/v1/test_helpers/webhooks/flush", headers=auth, timeout=60)
     assert response.status_code == 200
     assert response.json() == {"object": "sandbox.webhook_flush", "delivered": 2, "pending": 0}
     assert len(recorder.calls) == 2
