@@ -232,7 +232,7 @@ def test_without_javascript_a_purchase_still_completes(
 def test_a_rate_limited_purchase_is_explained_inline(
     serve, page: Page, console: ConsoleWatch
 ) -> None:
-    live: Live = serve(PURCHASE_RATE_LIMIT="1 per minute")
+    live: Live = serve(PURCHASE_RATE_LIMIT="1 per hour")
     # The browser logs the refused request; that is the point of this test.
     console.allow(r"status of 429")
     console.allow(r"Response Status Error Code 429 from /credits/purchase")

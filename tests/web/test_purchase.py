@@ -204,7 +204,7 @@ def test_stripe_unreachable_is_502(app, client, stripe_fake, buyer_token):
 
 def test_purchase_creation_is_rate_limited_per_user(tmp_path, stripe_fake):
     app = make_app(
-        f"sqlite:///{tmp_path / 'rl.sqlite3'}", tmp_path, PURCHASE_RATE_LIMIT="2 per minute"
+        f"sqlite:///{tmp_path / 'rl.sqlite3'}", tmp_path, PURCHASE_RATE_LIMIT="2 per hour"
     )
     with app.app_context():
         from app.domain.packs import seed_packages

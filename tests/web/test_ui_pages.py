@@ -99,7 +99,7 @@ def test_debt_is_shown_as_debt_on_the_buy_page_and_in_the_header(
 
 
 def test_a_rate_limited_htmx_purchase_answers_an_error_fragment(tmp_path) -> None:
-    app = sandbox_app_for(tmp_path, PURCHASE_RATE_LIMIT="1 per minute")
+    app = sandbox_app_for(tmp_path, PURCHASE_RATE_LIMIT="1 per hour")
     try:
         with app.app_context():
             make_user()
