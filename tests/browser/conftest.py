@@ -8,10 +8,8 @@ on 127.0.0.1, and fails any test whose pages log a console error or a CSP violat
 from __future__ import annotations
 
 import os
-import re
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +19,18 @@ from playwright.sync_api import (
     Browser,
     BrowserContext,
     BrowserType,
-    ConsoleMessage,
     Page,
     Playwright,
     expect,
     sync_playwright,
 )
-from sqlalchemy import select
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import make_server
 
-from app.extensions import db
-from app.models import Purchase
-from tests.conftest import PASSWORD, SandboxDriver, dispose, make_user, sandbox_app_for
+from tests.helpers.apps import dispose
+from tests.helpers.browser_driver import BUYER, WAIT_MS, ConsoleWatch, Live
+from tests.helpers.builders import make_user
+from tests.helpers.live_server import DeferredApp, QuietRequestHandler
+from tests.helpers.sandbox_driver import SandboxDriver, sandbox_app_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
@@ -47,16 +45,6 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = ROOT / "test-results" / "browser"
 DOC_SCREENSHOTS = ROOT / "docs" / "screenshots"
-BUYER = "buyer@example.com"
-WAIT_MS = 15_000  # generous upper bound for htmx polls and webhook deliveries; never a sleep
-
-# Chromium reports CSP violations to the console; the init script below makes sure each one
-# is also logged as an error with its directive, even where Chromium's own message is terse.
-CSP_WATCH = """
-document.addEventListener("securitypolicyviolation", (e) => {
-  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"}`);
-});
-"""
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -143,32 +131,6 @@ def browser_context_args() -> dict[str, Any]:
     }
 
 
-@dataclass
-class ConsoleWatch:
-    """Collects console errors, page errors and CSP violations from every watched context."""
-
-    errors: list[str] = field(default_factory=list)
-    allowed: list[re.Pattern[str]] = field(default_factory=list)
-
-    def watch(self, context: BrowserContext) -> BrowserContext:
-        context.add_init_script(script=CSP_WATCH)
-        context.on("console", self._on_console)
-        context.on("weberror", lambda error: self.errors.append(f"page error: {error.error}"))
-        return context
-
-    def _on_console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
-            where = message.page.url if message.page else "?"
-            self.errors.append(f"console error on {where}: {message.text}")
-
-    def allow(self, pattern: str) -> None:
-        """Expect errors matching this pattern (a test that provokes a 429, say)."""
-        self.allowed.append(re.compile(pattern))
-
-    def unexpected(self) -> list[str]:
-        return [e for e in self.errors if not any(p.search(e) for p in self.allowed)]
-
-
 @pytest.fixture
 def console() -> Iterator[ConsoleWatch]:
     watch = ConsoleWatch()
@@ -177,51 +139,23 @@ def console() -> Iterator[ConsoleWatch]:
 
 
 @pytest.fixture
+def new_context(new_context: Callable[..., BrowserContext]) -> Callable[..., BrowserContext]:
+    """Contexts whose every wait has one generous bound (Playwright's defaults: 5 s and 30 s)."""
+    expect.set_options(timeout=WAIT_MS)
+
+    def make(**kwargs: Any) -> BrowserContext:
+        context = new_context(**kwargs)
+        context.set_default_timeout(WAIT_MS)
+        context.set_default_navigation_timeout(WAIT_MS)
+        return context
+
+    return make
+
+
+@pytest.fixture
 def context(new_context: Callable[..., BrowserContext], console: ConsoleWatch) -> BrowserContext:
     """A browser context whose console errors and CSP violations fail the test."""
     return console.watch(new_context())
-
-
-class _Deferred:
-    """A WSGI app that is set after the server has bound its port."""
-
-    app: Flask | None = None
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
-        if self.app is None:
-            # Building the app probes APP_BASE_URL/healthz; "not yet" keeps it in-process.
-            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
-            return [b"starting"]
-        return self.app(environ, start_response)
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        """Keep the test output free of one line per request."""
-
-
-@dataclass
-class Live:
-    """A running app: its base URL, the Flask app and a driver for its Stripe sandbox."""
-
-    url: str
-    app: Flask
-    sandbox: SandboxDriver
-
-    def login(self, page: Page, email: str = BUYER) -> None:
-        """Log in through the form, as a person would; lands on the buy page."""
-        page.goto(f"{self.url}/login")
-        page.get_by_label("Email").fill(email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
-        expect(page).to_have_url(f"{self.url}/credits/purchase")
-
-    def purchases(self) -> list[Purchase]:
-        """Return every purchase, oldest first, read fresh from the database."""
-        with self.app.app_context():
-            rows = list(db.session.scalars(select(Purchase).order_by(Purchase.id)))
-            db.session.expunge_all()
-            return rows
 
 
 @pytest.fixture
@@ -231,8 +165,10 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Live]]:
     apps: list[Flask] = []
 
     def start(**overrides: Any) -> Live:
-        deferred = _Deferred()
-        server = make_server("127.0.0.1", 0, deferred, threaded=True, request_handler=_QuietHandler)
+        deferred = DeferredApp()
+        server = make_server(
+            "127.0.0.1", 0, deferred, threaded=True, request_handler=QuietRequestHandler
+        )
         thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
         thread.start()
         servers.append((server, thread))

@@ -9,8 +9,8 @@ from playwright.sync_api import Page, expect
 
 from app import ledger
 from app.domain import users
-from tests.browser.conftest import WAIT_MS, Live
-from tests.conftest import make_user
+from tests.helpers.browser_driver import WAIT_MS, Live
+from tests.helpers.builders import make_user
 
 ADMIN = "boss@example.com"
 

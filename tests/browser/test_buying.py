@@ -6,7 +6,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import WAIT_MS, ConsoleWatch, Live
+from tests.helpers.browser_driver import CHECKOUT_URL, WAIT_MS, ConsoleWatch, Live
 
 PACKS = [
     # name, credits, price, per 100 credits, discount chip, badge
@@ -23,7 +23,6 @@ PACKS = [
         "Best value",
     ),
 ]
-CHECKOUT_URL = re.compile(r"/stripe-sandbox/checkout/(cs_test_\w+)$")
 SUCCESS_URL = re.compile(r"/credits/purchase/success\?session_id=cs_test_\w+$")
 
 
@@ -233,7 +232,7 @@ def test_without_javascript_a_purchase_still_completes(
 def test_a_rate_limited_purchase_is_explained_inline(
     serve, page: Page, console: ConsoleWatch
 ) -> None:
-    live: Live = serve(PURCHASE_RATE_LIMIT="1 per minute")
+    live: Live = serve(PURCHASE_RATE_LIMIT="1 per hour")
     # The browser logs the refused request; that is the point of this test.
     console.allow(r"status of 429")
     console.allow(r"Response Status Error Code 429 from /credits/purchase")

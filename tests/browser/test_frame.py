@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Error, Page, expect
 
-from tests.browser.conftest import ConsoleWatch, Live
-from tests.browser.test_buying import CHECKOUT_URL
+from tests.helpers.browser_driver import CHECKOUT_URL, ConsoleWatch, Live
 
 PHONE = {"width": 375, "height": 740}
 

@@ -12,7 +12,7 @@ from app.domain.purchases import TRANSITIONS, can_transition, lock_purchase, set
 from app.errors import IllegalTransition
 from app.extensions import db
 from app.models import OPEN_STATUSES, PAID_STATUSES, AuditLog, Purchase, PurchaseStatus
-from tests.conftest import make_purchase, make_user
+from tests.helpers.builders import make_purchase, make_user
 
 STATES = list(PurchaseStatus)
 P = PurchaseStatus

@@ -8,7 +8,7 @@ from sqlalchemy import event, func, select
 from app.db import UnsavedChanges, consistent_read, write_transaction
 from app.extensions import db
 from app.models import AuditLog, User
-from tests.conftest import PASSWORD_HASH, make_user
+from tests.helpers.builders import PASSWORD_HASH, make_user
 
 
 def _users() -> int:

@@ -13,7 +13,7 @@ from app.extensions import db
 from app.models import LedgerTransaction, Purchase
 from app.payments.client import stripe_client
 from app.payments.fulfilment import credit_purchase
-from tests.conftest import make_user
+from tests.helpers.builders import make_user
 
 API = "/api/v1/billing/credits"
 

@@ -16,7 +16,9 @@ from app import ledger
 from app.domain import users
 from app.extensions import db
 from app.models import CreditPackage, Purchase
-from tests.conftest import SandboxDriver, dispose, make_user, sandbox_app_for
+from tests.helpers.apps import dispose
+from tests.helpers.builders import make_user
+from tests.helpers.sandbox_driver import SandboxDriver, sandbox_app_for
 
 ROOT = Path(__file__).resolve().parents[2]
 API = "/api/v1/billing/credits"

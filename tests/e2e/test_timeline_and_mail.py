@@ -14,7 +14,8 @@ from app.domain import users
 from app.domain.mail import deliver_pending, wait_for_background
 from app.extensions import db
 from app.models import AuditLog, OutboxMessage, Purchase
-from tests.conftest import deliver, event_for, make_purchase, make_user, session_object
+from tests.helpers.builders import make_purchase, make_user
+from tests.helpers.stripe_events import deliver, event_for, session_object
 
 ADMIN_API = "/api/v1/admin/billing/credits/purchases"
 
@@ -42,7 +43,7 @@ def free_port() -> int:
 @pytest.fixture
 def smtp():
     mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port(), ready_timeout=120)
     controller.start()
     yield mailbox, controller.port
     controller.stop()
@@ -268,7 +269,7 @@ def test_smtp_down_never_fails_the_webhook_and_outbox_deliver_sends_later(app, c
         event = event_for(session_object(purchase), "checkout.session.completed")
     response = deliver(client, event)
     assert response.status_code == 200 and response.get_json()["outcome"] == "credited"
-    wait_for_background()  # the attempt the commit started, off the request path
+    wait_for_background(timeout=300)  # the attempt the commit started, off the request path
     with app.app_context():
         message = db.session.scalar(select(OutboxMessage))
         assert (
@@ -289,7 +290,7 @@ def test_the_receipt_is_sent_in_the_background_after_commit(app, client, smtp):
     with app.app_context():
         event = event_for(session_object(make_purchase(make_user())), "checkout.session.completed")
     assert deliver(client, event).status_code == 200
-    wait_for_background()
+    wait_for_background(timeout=300)
     assert len(mailbox.messages) == 1
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,36 +16,8 @@ from werkzeug.serving import make_server
 from werkzeug.test import Client
 
 from stripe_sandbox import Sandbox, WSGIHTTPClient, create_app
-
-WEBHOOK_URL = "http://hooks.test/stripe/webhook"
-SECRET = "whsec_test_current"
-SECRETS = f"{SECRET},whsec_test_previous"
-BASE = "http://127.0.0.1:5000/stripe-sandbox"
-
-
-@dataclass
-class Recorder:
-    """A WEBHOOK_TRANSPORT that keeps every delivery and answers with scripted statuses."""
-
-    statuses: list[int] = field(default_factory=list)
-    calls: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
-
-    def __call__(self, url: str, headers: dict[str, str], body: bytes) -> int:
-        self.calls.append((url, headers, body))
-        return self.statuses.pop(0) if self.statuses else 200
-
-    @property
-    def events(self) -> list[dict[str, Any]]:
-        """Return the delivered event bodies in arrival order."""
-        return [json.loads(body) for _, _, body in self.calls]
-
-    @property
-    def types(self) -> list[str]:
-        """Return the delivered event types in arrival order."""
-        return [event["type"] for event in self.events]
-
-
-AppFactory = Callable[..., Flask]
+from tests.helpers.sandbox_sdk import BASE, SECRETS, WEBHOOK_URL, AppFactory
+from tests.helpers.webhook_receivers import Receiver, Recorder
 
 
 @pytest.fixture
@@ -138,88 +108,6 @@ def live_client(live_url: str) -> Iterator[stripe.StripeClient]:
         max_network_retries=0,
     )
     http_client.close()
-
-
-@dataclass
-class Shop:
-    """A product with a price, as the app's catalog sync would create them."""
-
-    product: stripe.Product
-    price: stripe.Price
-
-
-def make_shop(client: stripe.StripeClient, amount: int = 1000, key: str = "pro") -> Shop:
-    """Create a product and a one-time price with a lookup key."""
-    product = client.v1.products.create(params={"name": "Pro Pack", "metadata": {"code": key}})
-    price = client.v1.prices.create(
-        params={"product": product.id, "unit_amount": amount, "currency": "usd", "lookup_key": key}
-    )
-    return Shop(product, price)
-
-
-def make_session(client: stripe.StripeClient, shop: Shop, **params: Any) -> Any:
-    """Create a Checkout Session the way the app does."""
-    return client.v1.checkout.sessions.create(
-        params={
-            "mode": "payment",
-            "line_items": [{"price": shop.price.id, "quantity": 1}],
-            "success_url": "http://localhost/checkout/return?session_id={CHECKOUT_SESSION_ID}",
-            "cancel_url": "http://localhost/checkout/cancel",
-            "client_reference_id": "purchase_1",
-            "metadata": {"purchase_id": "purchase_1"},
-            "payment_intent_data": {"metadata": {"purchase_id": "purchase_1"}},
-            **params,
-        }
-    )
-
-
-def helper(client: stripe.StripeClient, path: str, **params: Any) -> Any:
-    """POST to a sandbox test helper and return the decoded object."""
-    return client.deserialize(client.raw_request("post", path, **params), api_mode="V1")
-
-
-def pay(client: stripe.StripeClient, session_id: str, **params: Any) -> Any:
-    """Pay a session through the test helper (card=..., payment_method=bank_transfer ...)."""
-    return helper(client, f"/v1/test_helpers/checkout/sessions/{session_id}/pay", **params)
-
-
-def client_for(app: Any) -> stripe.StripeClient:
-    """Return an in-process SDK client for a sandbox app."""
-    return stripe.StripeClient(
-        api_key="sk_test_x",
-        http_client=WSGIHTTPClient(app, BASE),
-        base_addresses={"api": BASE},
-        max_network_retries=0,
-    )
-
-
-def expire_sessions(client: stripe.StripeClient, count: int) -> list[str]:
-    """Create and expire `count` sessions; return the ids of their events in order."""
-    shop = make_shop(client)
-    for _ in range(count):
-        client.v1.checkout.sessions.expire(make_session(client, shop).id)
-    events = client.v1.events.list(params={"limit": 100}).data
-    return [e.id for e in reversed(events)]
-
-
-class Receiver:
-    """A WSGI webhook endpoint that records bodies and answers with scripted statuses."""
-
-    def __init__(self) -> None:
-        self.statuses: list[int] = []
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, environ: dict, start_response: Any) -> list[bytes]:
-        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        headers = {
-            k[5:].replace("_", "-").title(): v for k, v in environ.items() if k[:5] == "HTTP_"
-        }
-        with self.lock:
-            self.received.append((headers, body))
-            status = self.statuses.pop(0) if self.statuses else 200
-        start_response(f"{status} Status", [("Content-Type", "text/plain")])
-        return [b"ok"]
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 import requests
 import stripe
 
-from .conftest import helper, make_session, make_shop, pay
+from tests.helpers.sandbox_sdk import helper, make_session, make_shop, pay
 
 
 def test_products_create_retrieve_update_list(live_client: stripe.StripeClient) -> None:
@@ -307,10 +307,10 @@ def test_error_shapes_raise_sdk_exceptions(live_url: str, live_client: stripe.St
         )
     assert (exc.value.code, exc.value.param) == ("parameter_invalid_integer", "unit_amount")
 
-    response = requests.get(f"{live_url}/v1/products", timeout=5)
+    response = requests.get(f"{live_url}/v1/products", timeout=60)
     assert response.status_code == 401
     assert "did not provide an API key" in response.json()["error"]["message"]
-    basic = requests.get(f"{live_url}/v1/products", auth=("sk_test_curl", ""), timeout=5)
+    basic = requests.get(f"{live_url}/v1/products", auth=("sk_test_curl", ""), timeout=60)
     assert basic.status_code == 200
 
 
@@ -349,7 +349,7 @@ def test_idempotency_replay_and_conflict(live_client: stripe.StripeClient, live_
 
     headers = {"Authorization": "Bearer sk_test_x", "Idempotency-Key": "customer-1"}
     replay = requests.post(
-        f"{live_url}/v1/customers", data={"email": "a@example.com"}, headers=headers, timeout=5
+        f"{live_url}/v1/customers", data={"email": "a@example.com"}, headers=headers, timeout=60
     )
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert replay.json()["id"] == first.id
@@ -379,17 +379,17 @@ def test_expand_accepts_both_bracket_forms(live_client: stripe.StripeClient, liv
     auth = {"Authorization": "Bearer sk_test_x"}
     for query in ("expand[]=line_items", "expand[0]=line_items"):
         url = f"{live_url}/v1/checkout/sessions/{session.id}?{query}"
-        body = requests.get(url, headers=auth, timeout=5).json()
+        body = requests.get(url, headers=auth, timeout=60).json()
         assert body["line_items"]["object"] == "list", query
     posted = requests.post(
         f"{live_url}/v1/customers",
         data={"email": "x@example.com", "metadata[user_id]": "9", "expand[]": "test_clock"},
         headers=auth,
-        timeout=5,
+        timeout=60,
     ).json()
     assert posted["metadata"] == {"user_id": "9"}
     bad_url = f"{live_url}/v1/customers/{posted['id']}?expand[]=nope"
-    bad = requests.get(bad_url, headers=auth, timeout=5)
+    bad = requests.get(bad_url, headers=auth, timeout=60)
     assert bad.status_code == 400
     assert bad.json()["error"]["message"] == "This property cannot be expanded (nope)."
 

@@ -11,8 +11,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.test import Client
 
 from stripe_sandbox import Sandbox
-
-from .conftest import AppFactory, client_for, make_session, make_shop
+from tests.helpers.sandbox_sdk import AppFactory, client_for, make_session, make_shop
 
 SUCCESS = "http://localhost/checkout/return?session_id="
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import stripe
 
-from .conftest import helper, make_session, make_shop, pay
+from tests.helpers.sandbox_sdk import helper, make_session, make_shop, pay
 
 FIXTURES = json.loads((Path(__file__).parent / "fixtures" / "stripe-fixtures.json").read_text())
 EXAMPLES: dict[str, dict[str, Any]] = FIXTURES["resources"]

@@ -12,8 +12,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from stripe_sandbox import WSGIHTTPClient
 from stripe_sandbox import __main__ as cli
-
-from .conftest import AppFactory, make_session, make_shop
+from tests.helpers.sandbox_sdk import AppFactory, make_session, make_shop
 
 
 def test_sdk_works_without_a_server(make_sandbox: AppFactory) -> None:

@@ -8,8 +8,8 @@ import pytest
 import stripe
 
 from stripe_sandbox import Sandbox
-
-from .conftest import AppFactory, Recorder, client_for, helper, make_session, make_shop, pay
+from tests.helpers.sandbox_sdk import AppFactory, client_for, helper, make_session, make_shop, pay
+from tests.helpers.webhook_receivers import Recorder
 
 
 @pytest.fixture

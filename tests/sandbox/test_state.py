@@ -11,8 +11,14 @@ from pathlib import Path
 import stripe
 
 from stripe_sandbox import create_app
-
-from .conftest import AppFactory, Receiver, client_for, expire_sessions, make_session, make_shop
+from tests.helpers.sandbox_sdk import (
+    AppFactory,
+    client_for,
+    expire_sessions,
+    make_session,
+    make_shop,
+)
+from tests.helpers.webhook_receivers import Receiver
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FLUSH_SCRIPT = """
@@ -91,7 +97,7 @@ def test_processes_claim_each_delivery_once(
     ]
     counts = []
     for worker in workers:
-        out, err = worker.communicate(timeout=60)
+        out, err = worker.communicate(timeout=300)
         assert worker.returncode == 0, err
         counts.append(int(out.strip()))
     assert sum(counts) == 30

@@ -10,19 +10,17 @@ import requests
 import stripe
 
 from stripe_sandbox import Sandbox
-
-from .conftest import (
+from tests.helpers.sandbox_sdk import (
     SECRET,
     WEBHOOK_URL,
     AppFactory,
-    Receiver,
-    Recorder,
     client_for,
     expire_sessions,
     make_session,
     make_shop,
     pay,
 )
+from tests.helpers.webhook_receivers import Receiver, Recorder
 
 
 def test_signatures_verify_with_construct_event(
@@ -190,7 +188,7 @@ def test_flush_helper_over_http(
 ) -> None:
     expire_sessions(live_client, 2)
     auth = {"Authorization": "Bearer sk_test_x"}
-    response = requests.post(f"{live_url}/v1/test_helpers/webhooks/flush", headers=auth, timeout=5)
+    response = requests.post(f"{live_url}/v1/test_helpers/webhooks/flush", headers=auth, timeout=60)
     assert response.status_code == 200
     assert response.json() == {"object": "sandbox.webhook_flush", "delivered": 2, "pending": 0}
     assert len(recorder.calls) == 2

@@ -10,7 +10,9 @@ from sqlalchemy import select
 from app import ledger
 from app.extensions import db
 from app.models import ApiToken, AuditLog, Purchase
-from tests.conftest import Auth, deliver, event_for, make_purchase, make_user, session_object
+from tests.helpers.builders import make_purchase, make_user
+from tests.helpers.logins import Auth
+from tests.helpers.stripe_events import deliver, event_for, session_object
 
 ADMIN_PAGES = [
     ("get", "/admin/credits/purchases"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app import ledger
 from app.extensions import db
-from tests.conftest import make_user
+from tests.helpers.builders import make_user
 
 
 def test_packages_are_public_and_in_display_order(client):
@@ -71,7 +71,7 @@ def test_healthz(client):
 
 
 def test_healthz_reports_a_dead_database(tmp_path):
-    from tests.conftest import make_app
+    from tests.helpers.apps import make_app
 
     app = make_app(f"sqlite:///{tmp_path}/missing/dir/db.sqlite3", tmp_path, create_schema=False)
     response = app.test_client().get("/healthz")

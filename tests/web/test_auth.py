@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app.domain import users
-from tests.conftest import PASSWORD, make_app, make_user
+from tests.helpers.apps import make_app
+from tests.helpers.builders import PASSWORD, make_user
 
 
 @pytest.fixture
@@ -77,7 +78,7 @@ def test_logout_ends_the_session(client, auth, buyer):
 
 def test_register_creates_and_logs_in(client, app):
     token = client.get("/register")
-    from tests.conftest import csrf_from
+    from tests.helpers.logins import csrf_from
 
     data = {"email": "new@example.com", "password": "long-enough", "confirm": "long-enough"}
     response = client.post(
@@ -98,7 +99,7 @@ def test_register_creates_and_logs_in(client, app):
 
 
 def test_register_rejects_a_taken_email(client, buyer):
-    from tests.conftest import csrf_from
+    from tests.helpers.logins import csrf_from
 
     token = csrf_from(client.get("/register").get_data(as_text=True))
     data = {
@@ -148,13 +149,11 @@ def test_bearer_header_never_falls_back_to_the_cookie(client, auth, buyer):
 
 
 def test_login_is_rate_limited(tmp_path):
-    app = make_app(
-        f"sqlite:///{tmp_path / 'rl.sqlite3'}", tmp_path, LOGIN_RATE_LIMIT="3 per minute"
-    )
+    app = make_app(f"sqlite:///{tmp_path / 'rl.sqlite3'}", tmp_path, LOGIN_RATE_LIMIT="3 per hour")
     with app.app_context():
         make_user()
     client = app.test_client()
-    from tests.conftest import Auth
+    from tests.helpers.logins import Auth
 
     auth = Auth(client)
     statuses = [auth.login(password="wrong-password").status_code for _ in range(4)]

@@ -11,7 +11,9 @@ from sqlalchemy import func, select
 from app import ledger
 from app.extensions import db
 from app.models import LedgerTransaction, Purchase, StripeEvent
-from tests.conftest import Auth, deliver, event_for, make_purchase, make_user, session_object
+from tests.helpers.builders import make_purchase, make_user
+from tests.helpers.logins import Auth
+from tests.helpers.stripe_events import deliver, event_for, session_object
 
 
 def run_together(jobs) -> list:
@@ -110,9 +112,17 @@ def test_both_events_racing_each_other_credit_once(db_app: Flask):
         assert ledger.verify() == []
 
 
-def test_concurrent_starts_of_one_pack_make_one_purchase(db_app: Flask, stripe_fake):
+def test_concurrent_starts_of_one_pack_make_one_purchase(db_app: Flask, stripe_fake, monkeypatch):
+    import functools
+
     from app.domain import users
-    from tests.conftest import sync_packs
+    from app.payments import checkout_sessions
+
+    # The requests that lose the race wait for the winner to record its Checkout Session; the
+    # app waits a few seconds, which a loaded machine can outlast, so the test allows minutes.
+    wait = functools.partial(checkout_sessions._wait_for_session, seconds=300)
+    monkeypatch.setattr(checkout_sessions, "_wait_for_session", wait)
+    from tests.helpers.builders import sync_packs
 
     with db_app.app_context():
         sync_packs()

@@ -11,16 +11,10 @@ from app import ledger
 from app.domain import users
 from app.extensions import db
 from app.models import AuditLog, Purchase, User
-from tests.conftest import (
-    Auth,
-    deliver,
-    event_for,
-    make_app,
-    make_purchase,
-    make_user,
-    session_object,
-    sync_packs,
-)
+from tests.helpers.apps import make_app
+from tests.helpers.builders import make_purchase, make_user, sync_packs
+from tests.helpers.logins import Auth
+from tests.helpers.stripe_events import deliver, event_for, session_object
 
 API = "/api/v1/billing/credits/purchase"
 
@@ -210,7 +204,7 @@ def test_stripe_unreachable_is_502(app, client, stripe_fake, buyer_token):
 
 def test_purchase_creation_is_rate_limited_per_user(tmp_path, stripe_fake):
     app = make_app(
-        f"sqlite:///{tmp_path / 'rl.sqlite3'}", tmp_path, PURCHASE_RATE_LIMIT="2 per minute"
+        f"sqlite:///{tmp_path / 'rl.sqlite3'}", tmp_path, PURCHASE_RATE_LIMIT="2 per hour"
     )
     with app.app_context():
         from app.domain.packs import seed_packages
@@ -285,16 +279,31 @@ def test_poll_of_a_paid_purchase_whose_webhook_never_came_fulfils_it(app, client
     assert client.get("/api/v1/billing/credits/balance").json == {"balance": 1000}
 
 
-def test_poll_asks_stripe_at_most_every_few_seconds(app, client, synced):
+def test_poll_asks_stripe_at_most_every_few_seconds(app, client, synced, monkeypatch):
+    from datetime import timedelta
+
+    import app.payments.fulfilment as fulfilment
+    from app.models import utcnow
+
+    # The poll's clock is driven, so how long the polls take cannot change what they see.
+    now = [utcnow()]
+    monkeypatch.setattr(fulfilment, "utcnow", lambda: now[0])
     login_buyer(app, client)
     body = client.post(
         API, json={"package_code": "pro"}, headers={"X-CSRFToken": Auth(client).csrf()}
     ).json
-    for _ in range(5):
+
+    def poll() -> None:
         client.get(
             f"/credits/purchase/{body['purchase_id']}/status", headers={"HX-Request": "true"}
         )
+
+    for _ in range(5):
+        poll()
     assert len(synced.calls_to("GET", r"/v1/checkout/sessions/cs_test_")) == 1
+    now[0] += timedelta(seconds=app.config["STATUS_CHECK_SECONDS"])
+    poll()
+    assert len(synced.calls_to("GET", r"/v1/checkout/sessions/cs_test_")) == 2
 
 
 def test_cancel_page_resume_and_cancel(app, client, synced):

@@ -9,7 +9,8 @@ from app import ledger
 from app.extensions import db
 from app.models import AuditLog, Purchase
 from app.payments.reconcile import parse_duration, run_lock
-from tests.conftest import deliver, event_for, make_purchase, make_user, session_object
+from tests.helpers.builders import make_purchase, make_user
+from tests.helpers.stripe_events import deliver, event_for, session_object
 
 
 def fake_session(fake, purchase: Purchase, **fields) -> dict:

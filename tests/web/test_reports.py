@@ -14,7 +14,7 @@ from app.domain.purchases import PurchaseFilter
 from app.domain.reports import csv_rows, daily_net, neutralise, totals
 from app.extensions import db
 from app.models import Purchase, PurchaseStatus
-from tests.conftest import make_purchase, make_user
+from tests.helpers.builders import make_purchase, make_user
 
 
 def paid(user, code, *, refunded=0, status=PurchaseStatus.COMPLETED, when=None, currency=None):

@@ -12,7 +12,8 @@ from app import ledger
 from app.domain import users
 from app.extensions import db
 from app.models import AuditLog, LedgerTransaction, RefundRequest
-from tests.conftest import deliver, event_for, make_purchase, make_user, session_object
+from tests.helpers.builders import make_purchase, make_user
+from tests.helpers.stripe_events import deliver, event_for, session_object
 
 SPEND = "/api/v1/billing/credits/spend"
 

@@ -13,8 +13,9 @@ from app.errors import InsufficientCredits
 from app.extensions import db
 from app.models import Purchase
 from app.payments.takebacks import DISPUTE_HOLDS, refund_target, taken_back
-from tests.conftest import deliver, event_for, make_purchase, make_user, session_object
-from tests.stripe_fake import FakeStripe
+from tests.helpers.builders import make_purchase, make_user
+from tests.helpers.stripe_events import deliver, event_for, session_object
+from tests.helpers.stripe_fake import FakeStripe
 
 step = st.one_of(
     st.tuples(st.just("refund"), st.integers(min_value=1, max_value=9000)),

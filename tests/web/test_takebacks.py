@@ -10,7 +10,8 @@ from app import ledger
 from app.extensions import db
 from app.models import Purchase
 from app.payments.takebacks import refund_target, taken_back
-from tests.conftest import deliver, event_for, make_purchase, make_user, session_object
+from tests.helpers.builders import make_purchase, make_user
+from tests.helpers.stripe_events import deliver, event_for, session_object
 
 
 class Buyer:

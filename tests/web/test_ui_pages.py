@@ -17,15 +17,10 @@ from app import ledger
 from app.errors import Forbidden
 from app.extensions import db
 from app.models import CreditPackage, Purchase, PurchaseStatus, User
-from tests.conftest import (
-    Auth,
-    SandboxDriver,
-    dispose,
-    make_app,
-    make_purchase,
-    make_user,
-    sandbox_app_for,
-)
+from tests.helpers.apps import dispose, make_app
+from tests.helpers.builders import make_purchase, make_user
+from tests.helpers.logins import Auth
+from tests.helpers.sandbox_driver import SandboxDriver, sandbox_app_for
 
 HX = {"HX-Request": "true"}
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,7 +99,7 @@ def test_debt_is_shown_as_debt_on_the_buy_page_and_in_the_header(
 
 
 def test_a_rate_limited_htmx_purchase_answers_an_error_fragment(tmp_path) -> None:
-    app = sandbox_app_for(tmp_path, PURCHASE_RATE_LIMIT="1 per minute")
+    app = sandbox_app_for(tmp_path, PURCHASE_RATE_LIMIT="1 per hour")
     try:
         with app.app_context():
             make_user()

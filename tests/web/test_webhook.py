@@ -12,15 +12,10 @@ from sqlalchemy import func, select
 from app import ledger
 from app.extensions import db
 from app.models import AuditLog, Purchase, StripeEvent
-from tests.conftest import (
-    WEBHOOK_SECRET,
-    deliver,
-    event_for,
-    make_purchase,
-    make_user,
-    session_object,
-    sign,
-)
+from tests.helpers.apps import WEBHOOK_SECRET, dispose, make_app
+from tests.helpers.builders import make_purchase, make_user
+from tests.helpers.databases import database_url
+from tests.helpers.stripe_events import deliver, event_for, session_object, sign
 
 URL = "/api/v1/billing/credits/webhook"
 
@@ -275,8 +270,32 @@ def test_database_failure_is_500_with_nothing_half_written(client, purchase, mon
     assert ledger.verify() == []
 
 
-def test_webhook_is_never_rate_limited_nor_csrf_checked(app, client, purchase):
-    app.config["RATELIMIT_DEFAULT"] = "1 per minute"
-    for _ in range(5):
-        response = deliver(client, event_for({"id": "x", "object": "customer"}, "customer.updated"))
-        assert response.status_code == 200
+def test_webhook_is_never_rate_limited_nor_csrf_checked(tmp_path):
+    # Flask-Limiter reads its limits when the app is built, so they are set up front: every
+    # other endpoint gets one request per hour. The client is logged in by cookie and sends
+    # no CSRF token, so without the webhook's exemptions both checks would refuse it.
+    app = make_app(
+        database_url("sqlite", tmp_path),
+        tmp_path,
+        RATELIMIT_DEFAULT="1 per hour",
+        RATELIMIT_APPLICATION="1 per hour",
+    )
+    try:
+        with app.app_context():
+            user_id = make_user().id
+        client = app.test_client()
+        with client.session_transaction() as session:
+            session["_user_id"] = str(user_id)
+            session["_fresh"] = True
+        for _ in range(5):
+            event = event_for({"id": "x", "object": "customer"}, "customer.updated")
+            response = deliver(client, event)
+            assert response.status_code == 200, response.get_data(as_text=True)
+        # Both checks are in force for this client everywhere else: an unsafe request without
+        # a token is refused, and the request after it is over the limit.
+        forged = client.post("/api/v1/billing/credits/purchase", json={"package_code": "pro"})
+        assert forged.status_code == 400 and forged.json["error"]["code"] == "csrf_failed"
+        limited = client.get("/api/v1/billing/credits/balance")
+        assert limited.status_code == 429 and limited.json["error"]["code"] == "rate_limited"
+    finally:
+        dispose(app)

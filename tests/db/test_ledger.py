@@ -15,7 +15,9 @@ from app.errors import InsufficientCredits, LedgerConflict, ValidationFailed
 from app.extensions import db
 from app.ledger import ADJUSTMENTS_ACCOUNT, SPEND_ACCOUNT, Posting, user_account
 from app.models import LedgerAccount, LedgerEntry, LedgerTransaction
-from tests.conftest import database_url, dispose, make_app, make_user
+from tests.helpers.apps import dispose, make_app
+from tests.helpers.builders import make_user
+from tests.helpers.databases import database_url
 
 
 def grant(user_id: int, amount: int, key: str, kind: str = "adjustment"):

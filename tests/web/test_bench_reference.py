@@ -15,17 +15,10 @@ from app.extensions import db
 from benchmarks.events import REDELIVERY_PATH, WEBHOOK_PATH
 from benchmarks.logins import session_cookie
 from benchmarks.reference_app import create_reference_app, reference_engine
-from tests.conftest import (
-    WEBHOOK_SECRET,
-    database_url,
-    dispose,
-    event_for,
-    make_app,
-    make_purchase,
-    make_user,
-    session_object,
-    sign,
-)
+from tests.helpers.apps import WEBHOOK_SECRET, dispose, make_app
+from tests.helpers.builders import make_purchase, make_user
+from tests.helpers.databases import database_url
+from tests.helpers.stripe_events import event_for, session_object, sign
 
 
 @pytest.fixture

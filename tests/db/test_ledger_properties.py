@@ -13,7 +13,7 @@ from app.db import write_transaction
 from app.errors import InsufficientCredits, LedgerConflict
 from app.extensions import db
 from app.ledger import ADJUSTMENTS_ACCOUNT, SPEND_ACCOUNT, Posting, user_account
-from tests.conftest import make_user
+from tests.helpers.builders import make_user
 
 USERS = 3
 operation = st.tuples(

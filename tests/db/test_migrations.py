@@ -11,7 +11,9 @@ from sqlalchemy.exc import DBAPIError
 
 from app import ledger
 from app.extensions import db
-from tests.conftest import ENGINES, database_url, dispose, make_app, make_user
+from tests.helpers.apps import dispose, make_app
+from tests.helpers.builders import make_user
+from tests.helpers.databases import ENGINES, database_url
 
 
 @pytest.mark.parametrize("engine", ENGINES)

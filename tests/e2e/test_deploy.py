@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import os
 import re
@@ -9,9 +11,9 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,10 +24,30 @@ def dockerfile_cmd() -> list[str]:
     return json.loads(match.group(1))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def listening_socket() -> socket.socket:
+    """Bind and listen on a free port, so a request waits in the backlog until a worker is up."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    return sock
+
+
+def healthz(url: str, proc: subprocess.Popen, seconds: float = 300) -> tuple[Any, Any]:
+    """Wait for gunicorn to answer /healthz; return its body and headers (None: no answer).
+
+    The socket listens before gunicorn starts, so each request simply waits until a worker
+    accepts it; a refused or dropped one (a worker restarting) is tried again, without sleeping,
+    until gunicorn exits or the generous deadline passes.
+    """
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response:
+                return json.loads(response.read()), response.headers
+        except (OSError, http.client.HTTPException):  # URLError, TimeoutError, resets
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=1)  # a pause that ends early if gunicorn exits
+    return None, None
 
 
 def test_dockerfile_runs_as_non_root_with_a_healthcheck():
@@ -39,14 +61,15 @@ def test_dockerfile_runs_as_non_root_with_a_healthcheck():
 def test_image_command_serves_healthz(tmp_path):
     cmd = dockerfile_cmd()
     assert cmd[0] == "gunicorn" and cmd[-1] == "wsgi:app"
-    port = free_port()
+    sock = listening_socket()
+    port = sock.getsockname()[1]
     argv = [
         sys.executable,
         "-m",
         "gunicorn",
         *cmd[1:-1],
         "--bind",
-        f"127.0.0.1:{port}",
+        f"fd://{sock.fileno()}",
         "--workers",
         "1",
         cmd[-1],
@@ -62,21 +85,16 @@ def test_image_command_serves_healthz(tmp_path):
         "INSTANCE_PATH": str(tmp_path / "instance"),
     }
     proc = subprocess.Popen(
-        argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        argv,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        pass_fds=[sock.fileno()],
     )
+    sock.close()  # gunicorn holds the socket now; if it dies, requests are refused at once
     try:
-        body = None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{port}/healthz", timeout=2
-                ) as response:
-                    body = json.loads(response.read())
-                    headers = response.headers
-                break
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.2)
+        body, headers = healthz(f"http://127.0.0.1:{port}/healthz", proc)
         assert body == {"status": "ok"}, (
             proc.stdout.read().decode() if proc.poll() is not None else "no answer"
         )

@@ -1,0 +1,1 @@
+"""What tests share: builders, the Stripe fake, drivers of the app and its sandbox."""
