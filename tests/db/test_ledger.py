@@ -280,3 +280,48 @@ def test_sixteen_threads_distinct_keys_all_land(db_app: Flask):
     with db_app.app_context():
         assert ledger.balance(user_id) == sum(range(1, 17))
         assert ledger.verify() == []
+
+
+def _starter_purchase(user) -> int:
+    from app.domain.packs import get_active_package
+    from app.models import Purchase
+
+    pack = get_active_package("starter")
+    purchase = Purchase.of_package(user.id, pack)
+    db.session.add(purchase)
+    db.session.commit()
+    return purchase.id
+
+
+@pytest.mark.parametrize(("taken", "restored"), [(100, 0), (101, 0), (101, 1), (60, 61)])
+def test_verify_holds_take_backs_to_exactly_what_was_granted(ctx, taken, restored):
+    user = make_user()
+    purchase_id = _starter_purchase(user)
+    account, sales = user_account(user.id), ledger.sales_account(purchase_id)
+    with write_transaction():
+        ledger.post(
+            "g", "grant", [Posting(account, 100), Posting(sales, -100)], purchase_id=purchase_id
+        )
+        ledger.post(
+            "t",
+            "take_back",
+            [Posting(account, -taken), Posting(sales, taken)],
+            purchase_id=purchase_id,
+        )
+        if restored:
+            ledger.post(
+                "r",
+                "restore",
+                [Posting(account, restored), Posting(sales, -restored)],
+                purchase_id=purchase_id,
+            )
+    problems = ledger.verify()
+    net = taken - restored
+    if net > 100:
+        assert problems == [
+            f"purchase {purchase_id}: {net} credits taken back, more than 100 granted"
+        ]
+    elif net < 0:
+        assert problems == [f"purchase {purchase_id}: {-net} credits restored beyond take-backs"]
+    else:
+        assert problems == []

@@ -6,6 +6,7 @@ import itertools
 import json
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -54,6 +55,8 @@ class FakeStripe:
         self.fail_next: dict[str, int] = {}
         self.charge_of: dict[str, str] = {}
         self.failed_events: list[dict[str, Any]] = []
+        # Called with (method, path) in the calling thread before each call is answered.
+        self.on_call: Callable[[str, str], None] | None = None
         self._ids = itertools.count(1)
         routes = [
             ("POST", r"/v1/products$", self.create_product),
@@ -93,6 +96,8 @@ class FakeStripe:
             match = regex.search(url.path)
             key = request.headers.get("Idempotency-Key")
             self.calls.append((method, url.path, params, key))
+            if self.on_call is not None:
+                self.on_call(method, url.path)
             name = handler.__name__
             if self.fail_next.get(name):
                 self.fail_next[name] -= 1

@@ -42,6 +42,13 @@ def test_bad_password_is_refused(client, auth, buyer):
         "/\\evil.example",
         "javascript:alert(1)",
         "%2F%2Fevil",
+        "///evil.example",
+        "///evil.example/credits",
+        "////evil.example",
+        "/\\/evil.example",
+        "%2F%2F%2Fevil.example",
+        "/%09/evil.example",
+        "/%0a/evil.example",
     ],
 )
 def test_unsafe_next_is_ignored(auth, buyer, target):

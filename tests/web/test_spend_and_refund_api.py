@@ -262,3 +262,22 @@ def test_refund_is_admin_only(client, paid):
         == 403
     )
     assert client.post(refund_url(paid["id"]), json={}).status_code == 401
+
+
+def test_two_users_spending_with_the_same_key_each_spend(app, client):
+    with app.app_context():
+        tokens = []
+        for email in ("a@example.com", "b@example.com"):
+            user = make_user(email)
+            ledger.adjust(user, 100, "starting balance", actor="test")
+            tokens.append((user.id, users.issue_token(user)))
+    body = {"amount": 30, "idempotency_key": "job-1"}
+    answers = [client.post(SPEND, json=body, headers=bearer(token)) for _, token in tokens]
+    assert [a.status_code for a in answers] == [201, 201]
+    assert [a.json["balance"] for a in answers] == [70, 70]
+    assert answers[0].json["transaction_id"] != answers[1].json["transaction_id"]
+    again = client.post(SPEND, json=body, headers=bearer(tokens[1][1]))
+    assert again.status_code == 200 and again.json == answers[1].json
+    with app.app_context():
+        assert [ledger.balance(user_id) for user_id, _ in tokens] == [70, 70]
+        assert ledger.verify() == []
