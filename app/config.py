@@ -83,6 +83,8 @@ def _web_settings(env: Mapping[str, str], production: bool) -> dict[str, Any]:
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT") or "10 per minute",
         "PURCHASE_RATE_LIMIT": env.get("PURCHASE_RATE_LIMIT") or "10 per minute",
         "WEBHOOK_MAX_BYTES": 256 * 1024,
+        "MAX_CREDITS_PER_REQUEST": int(env.get("MAX_CREDITS_PER_REQUEST") or 10**9),
+        "MAX_AMOUNT_CENTS": int(env.get("MAX_AMOUNT_CENTS") or 99_999_999),
     }
 
 

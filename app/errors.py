@@ -55,3 +55,7 @@ class IllegalTransition(DomainError):
     """A status change the purchase state machine does not allow; nothing is written."""
 
     code, status = "conflict", 409
+
+
+class Retryable(StripeUnavailable):
+    """A transient failure: the same work is expected to succeed when tried again."""

@@ -6,8 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
+from flask import current_app
+
 from app.errors import ValidationFailed
 
+# Stripe's largest amount in minor units (MAX_AMOUNT_CENTS may lower it).
+MAX_AMOUNT_CENTS = 99_999_999
 ZERO_DECIMAL = frozenset({"jpy", "krw", "vnd", "clp", "isk", "ugx", "xaf", "xof"})
 SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$"}
 
@@ -68,4 +72,21 @@ def parse_amount(text: str, currency: str) -> int:
         raise ValidationFailed("the amount must be more than zero")
     if value.as_tuple().exponent < -places:
         raise ValidationFailed(f"use at most {places} decimal places")
-    return int(value.scaleb(places))
+    if value.adjusted() > 12:
+        raise ValidationFailed(f"the amount must be at most {money(amount_limit(), currency)}")
+    return check_cents(int(value.scaleb(places)), currency=currency)
+
+
+def amount_limit() -> int:
+    """Return the largest amount in minor units one request may name, from the app's config."""
+    configured = int(current_app.config.get("MAX_AMOUNT_CENTS", MAX_AMOUNT_CENTS))
+    return min(configured, MAX_AMOUNT_CENTS)
+
+
+def check_cents(amount: object, name: str = "amount_cents", currency: str = "usd") -> int:
+    """Return amount if it is a positive whole number of minor units within the limit."""
+    if type(amount) is not int or amount <= 0:
+        raise ValidationFailed(f"{name} must be a positive whole number of cents")
+    if amount > amount_limit():
+        raise ValidationFailed(f"{name} must be at most {money(amount_limit(), currency)}")
+    return amount

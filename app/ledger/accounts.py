@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from sqlalchemy import select
 
 from app.db import dialect_insert
+from app.errors import ValidationFailed
 from app.extensions import db
 from app.models import LedgerAccount
 
@@ -18,6 +20,25 @@ KINDS = frozenset({"grant", "take_back", "restore", "adjustment", "spend"})
 OVERDRAFT_KINDS = frozenset({"take_back", "adjustment"})
 # Kinds that move a purchase's credits back (take-backs) or forth again (restorations).
 TAKE_BACK_KINDS = ("take_back", "restore")
+# The most credits one request may move (MAX_CREDITS_PER_REQUEST may lower it).
+MAX_CREDITS = 10**9
+
+
+def credit_limit() -> int:
+    """Return the most credits one request may move, from the app's config."""
+    return min(int(current_app.config.get("MAX_CREDITS_PER_REQUEST", MAX_CREDITS)), MAX_CREDITS)
+
+
+def check_credits(amount: object, name: str = "amount", *, signed: bool = False) -> int:
+    """Return amount if it is a whole number of credits within the limit (non-zero and of
+    either sign when signed, positive otherwise); raise ValidationFailed if not."""
+    limit = credit_limit()
+    sign = "non-zero" if signed else "positive"
+    if type(amount) is not int or amount == 0 or (amount < 0 and not signed):
+        raise ValidationFailed(f"{name} must be a {sign} whole number of credits")
+    if abs(amount) > limit:
+        raise ValidationFailed(f"{name} must be at most {limit:,} credits")
+    return amount
 
 
 def sales_account(purchase_id: int) -> str:

@@ -26,6 +26,7 @@ from app.ledger.accounts import (
     KINDS,
     OVERDRAFT_KINDS,
     account_owner,
+    check_credits,
     ensure_account,
     user_account,
 )
@@ -68,6 +69,7 @@ def _validate(kind: str, postings: Sequence[Posting]) -> None:
     for posting in postings:
         if type(posting.amount) is not int or posting.amount == 0:
             raise ValidationFailed("posting amounts must be non-zero integers")
+        check_credits(posting.amount, "a posting", signed=True)
     if sum(p.amount for p in postings) != 0:
         raise ValidationFailed("a ledger transaction's postings must sum to zero")
 
@@ -194,8 +196,7 @@ def adjust(
 ) -> LedgerTransaction:
     """Grant (or, with a negative amount, deduct) credits by hand, audited."""
     reason = (reason or "").strip()
-    if type(amount) is not int or amount == 0:
-        raise ValidationFailed("amount must be a non-zero whole number of credits")
+    check_credits(amount, signed=True)
     if not reason:
         raise ValidationFailed("a reason is required")
     with write_transaction():

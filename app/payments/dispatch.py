@@ -8,13 +8,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import stripe
 from sqlalchemy import bindparam, select
 
 from app.db import dialect_name, insert_ignoring, run, write_transaction
 from app.domain import audit
+from app.errors import Retryable, StripeUnavailable
 from app.extensions import db
 from app.models import Purchase, StripeEvent, utcnow
 from app.payments.client import call_stripe, stripe_client
+from app.payments.event_shapes import malformed, record_id, record_type
 from app.payments.fulfilment import CHECKOUT_EVENTS, apply_session
 from app.payments.outcomes import Outcome
 from app.payments.takebacks import settle
@@ -40,8 +43,24 @@ def _id(value: Any) -> str | None:
     return value if isinstance(value, str) or value is None else value.get("id")
 
 
-def fetch_money_state(charge_id: str, dispute_id: str | None = None) -> MoneyState:
-    """Ask Stripe for a charge (and a dispute) as they are now."""
+def _missing(exc: StripeUnavailable) -> bool:
+    """Tell whether Stripe said the object does not exist (a permanent answer)."""
+    cause = exc.__cause__
+    return isinstance(cause, stripe.InvalidRequestError) and cause.code == "resource_missing"
+
+
+def fetch_money_state(charge_id: str, dispute_id: str | None = None) -> MoneyState | None:
+    """Ask Stripe for a charge (and a dispute) as they are now; None when Stripe says it has no
+    such object. Any other failure is Retryable: the same read may work later."""
+    try:
+        return _read_money_state(charge_id, dispute_id)
+    except StripeUnavailable as exc:
+        if _missing(exc):
+            return None
+        raise Retryable("Stripe could not be read; the event will be delivered again") from exc
+
+
+def _read_money_state(charge_id: str, dispute_id: str | None) -> MoneyState:
     client = stripe_client()
     charge = call_stripe("retrieve charge", lambda: client.v1.charges.retrieve(charge_id))
     state = MoneyState(
@@ -68,9 +87,14 @@ def _prepare(event: Mapping[str, Any]) -> MoneyState | None:
 
 
 def money_handler(
-    obj: Mapping[str, Any], event_type: str, state: MoneyState, actor: str = "stripe"
+    obj: Mapping[str, Any], event_type: str, state: MoneyState | None, actor: str = "stripe"
 ) -> tuple[str, Purchase | None]:
     purchase = None
+    if state is None:
+        charge_id = _id(obj.get("charge")) if obj.get("object") != "charge" else obj.get("id")
+        log.warning("%s names charge %s, which Stripe does not have", event_type, charge_id)
+        audit.record(actor, "stripe.unknown_charge", "charge", charge_id, note=event_type)
+        return Outcome.UNKNOWN_CHARGE, None
     if state.payment_intent:
         purchase = db.session.scalar(
             select(Purchase)
@@ -112,35 +136,55 @@ def _already_recorded(event_id: str) -> bool:
     return run(_RECORDED, {"event_id": event_id}).first() is not None
 
 
-def _record(event: Mapping[str, Any], outcome: str, purchase: Purchase | None) -> int | None:
+def _record(
+    event: Mapping[str, Any],
+    outcome: str,
+    purchase: Purchase | None,
+    *,
+    event_id: str | None = None,
+    detail: str | None = None,
+) -> int | None:
     """Record a handled Stripe event; None when it was already recorded (a redelivery)."""
     now = utcnow()
     return run(
         _insert_event(dialect_name()),
         {
-            "event_id": event["id"],
-            "type": event["type"],
+            "event_id": event_id or event["id"],
+            "type": record_type(event),
             "livemode": bool(event.get("livemode")),
-            "object_id": event["data"]["object"].get("id"),
+            "object_id": None if detail else event["data"]["object"].get("id"),
             "purchase_id": purchase.id if purchase is not None else None,
             "received_at": now,
             "processed_at": now,
             "outcome": outcome,
+            "detail": detail,
         },
     ).scalar()
+
+
+def _record_malformed(event: Mapping[str, Any], body: bytes, problem: str) -> Outcome:
+    """Acknowledge a signed event no handler can use: record it, change nothing else."""
+    event_id = record_id(event, body)
+    log.error("malformed Stripe event %s (%s): %s", event_id, record_type(event), problem)
+    with write_transaction():
+        recorded = _record(event, Outcome.MALFORMED, None, event_id=event_id, detail=problem)
+    return Outcome.MALFORMED if recorded is not None else Outcome.DUPLICATE
 
 
 class _Redelivered(Exception):
     """A concurrent delivery of the same event committed first."""
 
 
-def handle_event(event: Mapping[str, Any]) -> str:
+def handle_event(event: Mapping[str, Any], body: bytes = b"") -> str:
     """Apply a verified Stripe event once; a redelivered event changes nothing.
 
     The event's record is written last, in the same transaction as its effects: when a
     concurrent delivery of the same event committed first, the unique event id refuses
     the record and everything this delivery did is rolled back.
     """
+    problem = malformed(event)
+    if problem:
+        return _record_malformed(event, body, problem)
     if _already_recorded(event["id"]):
         return Outcome.DUPLICATE
     handler = HANDLERS.get(event["type"])

@@ -33,6 +33,7 @@ class Outcome(enum.StrEnum):
     NOT_CREDITED = "not_credited"
     UNKNOWN_SESSION = "unknown_session"
     UNKNOWN_CHARGE = "unknown_charge"
+    MALFORMED = "malformed"
     IGNORED = "ignored"
     DUPLICATE = "duplicate"
     TAKEN_BACK = "taken_back"

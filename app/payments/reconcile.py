@@ -214,6 +214,8 @@ def _mark_for_review(purchase: Purchase, reason: str) -> None:
 
 def _check_charge(charge_id: str, dispute_id: str | None, apply: bool, report: Report) -> None:
     state = fetch_money_state(charge_id, dispute_id)
+    if state is None:
+        return  # Stripe listed it but has no such charge now: nothing to compare
     purchase = db.session.scalar(
         select(Purchase).where(Purchase.stripe_payment_intent_id == state.payment_intent)
     )

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from app.db import dialect_insert, write_transaction
 from app.domain import audit
-from app.domain.formats import money
+from app.domain.formats import check_cents, money
 from app.errors import LedgerConflict, ValidationFailed
 from app.extensions import db
 from app.models import PAID_STATUSES, Purchase, RefundRequest, User
@@ -36,8 +36,7 @@ def refund_amount(purchase: Purchase, amount_cents: object = None) -> int:
         raise ValidationFailed("only a paid purchase can be refunded")
     left = purchase.amount_cents - purchase.refunded_cents
     amount = left if amount_cents is None else amount_cents
-    if type(amount) is not int or amount <= 0:
-        raise ValidationFailed("amount_cents must be a positive whole number of cents")
+    check_cents(amount, currency=purchase.currency)
     if amount > left:
         raise ValidationFailed(
             f"only {money(left, purchase.currency)} ({left} cents) is left to refund"

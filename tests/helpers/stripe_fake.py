@@ -120,7 +120,11 @@ class FakeStripe:
     @staticmethod
     def not_found(object_id: str):
         return 404, {
-            "error": {"type": "invalid_request_error", "message": f"No such object: '{object_id}'"}
+            "error": {
+                "type": "invalid_request_error",
+                "code": "resource_missing",
+                "message": f"No such object: '{object_id}'",
+            }
         }
 
     # -- resources -------------------------------------------------------

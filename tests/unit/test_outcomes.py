@@ -20,6 +20,7 @@ def test_outcome_values_are_the_answered_words():
         "not_credited",
         "unknown_session",
         "unknown_charge",
+        "malformed",
         "ignored",
         "duplicate",
         "taken_back",

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app import ledger
-from app.extensions import db
+from app.extensions import db, limiter
 from app.models import AuditLog, Purchase, StripeEvent
 from tests.helpers.apps import WEBHOOK_SECRET, dispose, make_app
 from tests.helpers.builders import make_purchase, make_user
@@ -299,3 +299,7 @@ def test_webhook_is_never_rate_limited_nor_csrf_checked(tmp_path):
         assert limited.status_code == 429 and limited.json["error"]["code"] == "rate_limited"
     finally:
         dispose(app)
+        # The extension is one object for every app in the process and keeps the limits it
+        # read first: later apps must not inherit one request per hour.
+        limiter.limit_manager.set_application_limits([])
+        limiter.limit_manager.set_default_limits([])

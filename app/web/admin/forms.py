@@ -6,6 +6,8 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, RadioField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from app.ledger import MAX_CREDITS
+
 
 def fresh_key() -> str:
     """Return a new idempotency key: each rendered form sends its own."""
@@ -22,7 +24,7 @@ class RefundForm(FlaskForm):
 class GrantForm(FlaskForm):
     amount = IntegerField(
         "Credits (negative to deduct)",
-        validators=[InputRequired(), NumberRange(min=-10_000_000, max=10_000_000)],
+        validators=[InputRequired(), NumberRange(min=-MAX_CREDITS, max=MAX_CREDITS)],
     )
     reason = StringField("Reason", validators=[DataRequired(), Length(max=500)])
     idempotency_key = HiddenField(default=fresh_key)

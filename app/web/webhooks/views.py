@@ -35,5 +35,5 @@ def stripe_webhook():
         webhook_secrets(),
         live=is_live_key(),
     )
-    outcome = handle_event(event)
+    outcome = handle_event(event, payload)
     return jsonify({"received": True, "outcome": outcome})
