@@ -72,6 +72,9 @@ def _web_settings(env: Mapping[str, str], production: bool) -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": env.get("REDIS_URL") or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_KEY_PREFIX": "credits",
+        # With Redis down, limits are counted per process (with a warning) until it answers
+        # again; Flask-Limiter checks for it with a growing interval and switches back.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "WTF_CSRF_CHECK_DEFAULT": False,
         "WTF_CSRF_TIME_LIMIT": None,
         "SESSION_COOKIE_HTTPONLY": True,

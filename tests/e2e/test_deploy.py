@@ -95,7 +95,7 @@ def test_image_command_serves_healthz(tmp_path):
     sock.close()  # gunicorn holds the socket now; if it dies, requests are refused at once
     try:
         body, headers = healthz(f"http://127.0.0.1:{port}/healthz", proc)
-        assert body == {"status": "ok"}, (
+        assert body == {"status": "ok", "database": "ok", "redis": "not_configured"}, (
             proc.stdout.read().decode() if proc.poll() is not None else "no answer"
         )
         assert headers["Strict-Transport-Security"].startswith("max-age=")

@@ -67,7 +67,8 @@ def test_buy_page_lists_the_packs(client, auth, ctx):
 
 def test_healthz(client):
     response = client.get("/healthz")
-    assert response.status_code == 200 and response.json == {"status": "ok"}
+    assert response.status_code == 200
+    assert response.json == {"status": "ok", "database": "ok", "redis": "not_configured"}
 
 
 def test_healthz_reports_a_dead_database(tmp_path):
@@ -76,6 +77,7 @@ def test_healthz_reports_a_dead_database(tmp_path):
     app = make_app(f"sqlite:///{tmp_path}/missing/dir/db.sqlite3", tmp_path, create_schema=False)
     response = app.test_client().get("/healthz")
     assert response.status_code == 503 and response.json["status"] == "error"
+    assert response.json["database"] == "unreachable"
 
 
 def test_unknown_api_path_is_json_404_and_page_404_is_html(client):
