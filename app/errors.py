@@ -57,5 +57,11 @@ class IllegalTransition(DomainError):
     code, status = "conflict", 409
 
 
+class StripeRefused(DomainError):
+    """Stripe answered that the request cannot be done (a refund of more than is left)."""
+
+    code, status = "conflict", 409
+
+
 class Retryable(StripeUnavailable):
     """A transient failure: the same work is expected to succeed when tried again."""

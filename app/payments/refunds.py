@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+import stripe
 from sqlalchemy import select
 
 from app.db import dialect_insert, write_transaction
 from app.domain import audit
 from app.domain.formats import check_cents, money
-from app.errors import LedgerConflict, ValidationFailed
+from app.errors import LedgerConflict, StripeRefused, StripeUnavailable, ValidationFailed
 from app.extensions import db
 from app.models import PAID_STATUSES, Purchase, RefundRequest, User
 from app.payments.client import call_stripe, stripe_client
@@ -85,17 +86,28 @@ def refund_purchase(
 
 def _send(purchase: Purchase, request: RefundRequest) -> RefundRequest:
     client = stripe_client()
-    refund = call_stripe(
-        "create refund",
-        lambda: client.v1.refunds.create(
-            {
-                "payment_intent": purchase.stripe_payment_intent_id,
-                "amount": request.amount_cents,
-                "metadata": {"purchase_id": purchase.public_id},
-            },
-            {"idempotency_key": request.idempotency_key},
-        ),
-    )
+    try:
+        refund = call_stripe(
+            "create refund",
+            lambda: client.v1.refunds.create(
+                {
+                    "payment_intent": purchase.stripe_payment_intent_id,
+                    "amount": request.amount_cents,
+                    "metadata": {"purchase_id": purchase.public_id},
+                },
+                {"idempotency_key": request.idempotency_key},
+            ),
+        )
+    except StripeUnavailable as exc:
+        refused = exc.__cause__
+        if not isinstance(refused, stripe.InvalidRequestError):
+            raise
+        # Stripe's own numbers win (a refund made elsewhere may not have reached us yet).
+        with write_transaction():
+            db.session.get(RefundRequest, request.id).status = "refused"
+        raise StripeRefused(
+            f"Stripe refused the refund: {refused.user_message or refused}. Nothing was refunded."
+        ) from exc
     with write_transaction():
         row = db.session.get(RefundRequest, request.id)
         row.stripe_refund_id, row.status = refund.id, refund.status

@@ -281,3 +281,16 @@ def test_two_users_spending_with_the_same_key_each_spend(app, client):
     with app.app_context():
         assert [ledger.balance(user_id) for user_id, _ in tokens] == [70, 70]
         assert ledger.verify() == []
+
+
+def test_a_refund_stripe_refuses_is_409_and_moves_nothing(app, client, stripe_fake, paid):
+    stripe_fake.refund(paid["intent"], 8500)  # refunded at Stripe; its event not here yet
+    response = client.post(refund_url(paid["id"]), json={}, headers=bearer(paid["admin"]))
+    assert response.status_code == 409, response.json
+    assert response.json["error"]["code"] == "conflict"
+    assert "Stripe refused the refund" in response.json["error"]["message"]
+    with app.app_context():
+        assert ledger.balance(paid["user_id"]) == 1000
+        request = db.session.scalar(select(RefundRequest))
+        assert request.status == "refused" and request.stripe_refund_id is None
+        assert ledger.verify() == []
