@@ -183,6 +183,9 @@ class Purchase(db.Model):
     checkout_url: Mapped[str | None] = mapped_column(Text)
     checkout_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     refunded_cents: Mapped[int] = mapped_column(Integer, default=0)
+    # Counts the Stripe money states applied to the purchase, so a state read before another
+    # was applied is never applied after it.
+    settlement_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     dispute_status: Mapped[str | None] = mapped_column(String(30))
     review_reason: Mapped[str | None] = mapped_column(Text)
     last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

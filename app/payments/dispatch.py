@@ -5,111 +5,22 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-import stripe
 from sqlalchemy import bindparam, select
 
 from app.db import dialect_name, insert_ignoring, run, write_transaction
-from app.domain import audit
-from app.errors import Retryable, StripeUnavailable
-from app.extensions import db
+from app.errors import Retryable
 from app.models import Purchase, StripeEvent, utcnow
-from app.payments.client import call_stripe, stripe_client
 from app.payments.event_shapes import malformed, record_id, record_type
 from app.payments.fulfilment import CHECKOUT_EVENTS, apply_session
+from app.payments.money_events import MONEY_EVENTS, StaleMoneyState, money_handler, prepare
 from app.payments.outcomes import Outcome
-from app.payments.takebacks import settle
 
 log = logging.getLogger(__name__)
 
-CHARGE_EVENTS = ("charge.refunded", "charge.refund.updated")
-DISPUTE_EVENTS = ("charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed")
-
-
-@dataclass
-class MoneyState:
-    """Stripe's current numbers for a charge, fetched fresh so stale events cannot regress them."""
-
-    charge_id: str
-    payment_intent: str | None
-    amount_refunded: int
-    dispute_status: str | None = None
-    dispute_known: bool = False
-
-
-def _id(value: Any) -> str | None:
-    return value if isinstance(value, str) or value is None else value.get("id")
-
-
-def _missing(exc: StripeUnavailable) -> bool:
-    """Tell whether Stripe said the object does not exist (a permanent answer)."""
-    cause = exc.__cause__
-    return isinstance(cause, stripe.InvalidRequestError) and cause.code == "resource_missing"
-
-
-def fetch_money_state(charge_id: str, dispute_id: str | None = None) -> MoneyState | None:
-    """Ask Stripe for a charge (and a dispute) as they are now; None when Stripe says it has no
-    such object. Any other failure is Retryable: the same read may work later."""
-    try:
-        return _read_money_state(charge_id, dispute_id)
-    except StripeUnavailable as exc:
-        if _missing(exc):
-            return None
-        raise Retryable("Stripe could not be read; the event will be delivered again") from exc
-
-
-def _read_money_state(charge_id: str, dispute_id: str | None) -> MoneyState:
-    client = stripe_client()
-    charge = call_stripe("retrieve charge", lambda: client.v1.charges.retrieve(charge_id))
-    state = MoneyState(
-        charge_id=charge.id,
-        payment_intent=_id(getattr(charge, "payment_intent", None)),
-        amount_refunded=int(charge.amount_refunded or 0),
-    )
-    if dispute_id:
-        dispute = call_stripe("retrieve dispute", lambda: client.v1.disputes.retrieve(dispute_id))
-        state.dispute_status, state.dispute_known = dispute.status, True
-    return state
-
-
-def _prepare(event: Mapping[str, Any]) -> MoneyState | None:
-    """Fetch what an event needs from Stripe, before any database lock is taken."""
-    obj, kind = event["data"]["object"], event["type"]
-    if kind == "charge.refunded":
-        return fetch_money_state(obj["id"])
-    if kind == "charge.refund.updated":
-        return fetch_money_state(_id(obj.get("charge")))
-    if kind in DISPUTE_EVENTS:
-        return fetch_money_state(_id(obj.get("charge")), obj["id"])
-    return None
-
-
-def money_handler(
-    obj: Mapping[str, Any], event_type: str, state: MoneyState | None, actor: str = "stripe"
-) -> tuple[str, Purchase | None]:
-    purchase = None
-    if state is None:
-        charge_id = _id(obj.get("charge")) if obj.get("object") != "charge" else obj.get("id")
-        log.warning("%s names charge %s, which Stripe does not have", event_type, charge_id)
-        audit.record(actor, "stripe.unknown_charge", "charge", charge_id, note=event_type)
-        return Outcome.UNKNOWN_CHARGE, None
-    if state.payment_intent:
-        purchase = db.session.scalar(
-            select(Purchase)
-            .where(Purchase.stripe_payment_intent_id == state.payment_intent)
-            .with_for_update()
-        )
-    if purchase is None:
-        log.warning("%s for charge %s matches no purchase", event_type, state.charge_id)
-        audit.record(actor, "stripe.unknown_charge", "charge", state.charge_id, note=event_type)
-        return Outcome.UNKNOWN_CHARGE, None
-    purchase.stripe_charge_id = purchase.stripe_charge_id or state.charge_id
-    dispute = state.dispute_status if state.dispute_known else purchase.dispute_status
-    return settle(
-        purchase, refunded_cents=state.amount_refunded, dispute_status=dispute, actor=actor
-    ), purchase
+# How often an event re-reads Stripe when newer money states keep landing before its own.
+STALE_RETRIES = 5
 
 
 Handler = Callable[[Mapping[str, Any], str, Any], tuple[str, Purchase | None]]
@@ -118,7 +29,7 @@ HANDLERS: dict[str, Handler] = {
         name: lambda obj, kind, _state: apply_session(obj, kind, "stripe")
         for name in CHECKOUT_EVENTS
     },
-    **{name: money_handler for name in CHARGE_EVENTS + DISPUTE_EVENTS},
+    **{name: money_handler for name in MONEY_EVENTS},
 }
 HANDLED_TYPES = tuple(HANDLERS)
 
@@ -188,7 +99,16 @@ def handle_event(event: Mapping[str, Any], body: bytes = b"") -> str:
     if _already_recorded(event["id"]):
         return Outcome.DUPLICATE
     handler = HANDLERS.get(event["type"])
-    state = _prepare(event) if handler else None
+    for _ in range(STALE_RETRIES):
+        try:
+            return _apply(event, handler, prepare(event) if handler else None)
+        except StaleMoneyState:
+            continue  # a newer state was applied meanwhile: read Stripe again
+    raise Retryable("newer money states kept arriving; the event will be delivered again")
+
+
+def _apply(event: Mapping[str, Any], handler: Handler | None, state: Any) -> str:
+    """Run the handler and record the event in one write transaction."""
     try:
         with write_transaction():
             if handler is None:

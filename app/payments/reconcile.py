@@ -32,8 +32,13 @@ from app.models import (
     utcnow,
 )
 from app.payments.client import call_stripe, stripe_client
-from app.payments.dispatch import CHARGE_EVENTS, DISPUTE_EVENTS, fetch_money_state, money_handler
 from app.payments.fulfilment import fulfil_checkout, session_outcome
+from app.payments.money_events import (
+    CHARGE_EVENTS,
+    DISPUTE_EVENTS,
+    fetch_money_state,
+    money_handler,
+)
 from app.payments.outcomes import Outcome, SessionState
 from app.payments.takebacks import taken_back, target_taken_back
 

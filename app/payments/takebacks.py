@@ -80,6 +80,7 @@ def settle(
     if purchase.status not in PAID_STATUSES:
         return Outcome.NOT_CREDITED
     dispute_changed = dispute_status != purchase.dispute_status
+    purchase.settlement_version += 1
     purchase.refunded_cents = min(max(refunded_cents, 0), purchase.amount_cents)
     purchase.dispute_status = dispute_status
     delta = target_taken_back(purchase, refunded_cents, dispute_status) - taken_back(purchase)

@@ -9,6 +9,7 @@ import threading
 import psycopg
 import pytest
 from flask import Flask
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from app import ledger
@@ -162,3 +163,51 @@ def test_on_postgresql_a_refund_read_during_a_dispute_waits_for_it(tmp_path, str
             assert ledger.verify() == []
     finally:
         dispose(app)
+
+
+def test_a_money_state_read_before_a_newer_one_was_applied_is_read_again(
+    db_app: Flask, stripe_fake
+):
+    """A dispute event reads the charge (1,000 cents refunded) and is held while a second
+    refund (4,000 in all) lands and is applied. Applied as read, the held state would give
+    back 353 credits and tell the buyer a refund failed; it is read again and changes nothing."""
+    from app.models import LedgerTransaction, OutboxMessage
+
+    purchase_id, user_id, intent = paid_purchase(db_app, stripe_fake)
+    stripe_fake.refund(intent, 1000)
+    dispute = stripe_fake.dispute(intent, status="won")
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_first_dispute_read(method: str, path: str) -> None:
+        if "/disputes/" in path and not held.is_set():
+            held.set()
+            assert release.wait(300), "the held delivery was never released"
+
+    stripe_fake.on_call = hold_the_first_dispute_read
+    answers: list = []
+    first = threading.Thread(
+        target=lambda: answers.append(
+            deliver(db_app.test_client(), event_for(dispute, "charge.dispute.closed"))
+        )
+    )
+    first.start()
+    assert held.wait(300), "the dispute event never read Stripe"
+    stripe_fake.refund(intent, 3000)
+    later = deliver(
+        db_app.test_client(), event_for(dict(stripe_fake.charge_for(intent)), "charge.refunded")
+    )
+    assert later.json["outcome"] == "taken_back:471"
+    release.set()
+    first.join()
+    assert answers[0].status_code == 200 and answers[0].json["outcome"] == "no_change"
+    with db_app.app_context():
+        purchase = db.session.get(Purchase, purchase_id)
+        assert purchase.status == "partially_refunded" and purchase.dispute_status == "won"
+        assert ledger.taken_back(purchase_id) == 471 and ledger.balance(user_id) == 529
+        kinds = db.session.scalars(
+            select(LedgerTransaction.kind).where(LedgerTransaction.purchase_id == purchase_id)
+        ).all()
+        assert "restore" not in kinds
+        notices = db.session.scalars(select(OutboxMessage.body)).all()
+        assert not any("given back" in body or "did not go through" in body for body in notices)
+        assert ledger.verify() == []
