@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
-from app.domain.purchases import PurchaseFilter, admin_purchases
+from app import ledger
+from app.db import write_transaction
+from app.domain.purchases import PurchaseFilter, admin_purchases, set_status
 from app.errors import ValidationFailed
-from app.models import PurchaseStatus
+from app.extensions import db
+from app.ledger import Posting, sales_account, user_account
+from app.models import AuditLog, LedgerTransaction, PurchaseStatus
+from app.payments.fulfilment import credit_purchase
 from app.payments.review import resolve_review
 from tests.helpers.builders import make_purchase, make_user
 
@@ -29,3 +35,109 @@ def test_a_review_is_not_resolved_without_a_note(ctx, note):
     with pytest.raises(ValidationFailed, match="^a note explaining the resolution is required$"):
         resolve_review(purchase, admin, "fail", note)
     assert purchase.status == PurchaseStatus.NEEDS_REVIEW
+
+
+def test_failing_a_review_leaves_the_status_change_and_the_resolution_in_the_audit(ctx):
+    admin = make_user("admin@example.com", admin=True)
+    purchase = make_purchase(make_user(), status=PurchaseStatus.NEEDS_REVIEW)
+    resolve_review(purchase, admin, "fail", "  paid in euros, refunded by hand ")
+    assert purchase.status == PurchaseStatus.FAILED
+    rows = db.session.scalars(
+        select(AuditLog).where(AuditLog.subject_id == purchase.public_id).order_by(AuditLog.id)
+    ).all()
+    by_action = {row.action: row for row in rows}
+    resolved = by_action["review.resolved"]
+    assert (resolved.actor, resolved.subject_type) == (f"user:{admin.id}", "purchase")
+    assert resolved.before == {"status": "needs_review"}
+    assert resolved.after == {"status": "failed", "action": "fail"}
+    assert resolved.note == "paid in euros, refunded by hand"
+    (change,) = [row for row in rows if row.action != "review.resolved"]
+    assert change.actor == f"user:{admin.id}"
+    assert change.after["status"] == "failed"
+    assert change.note == "  paid in euros, refunded by hand "
+
+
+def credited_under_review(user, code: str = "pro", taken: int = 0):
+    """A purchase we credited (less `taken` credits already taken back) that reconcile
+    found unpaid at Stripe."""
+    purchase = make_purchase(user, code)
+    with write_transaction():
+        credit_purchase(purchase, "test")
+        if taken:
+            ledger.post(
+                f"purchase:{purchase.public_id}:take_back:1",
+                "take_back",
+                [
+                    Posting(user_account(user.id), -taken),
+                    Posting(sales_account(purchase.id), taken),
+                ],
+                purchase_id=purchase.id,
+            )
+        set_status(purchase, PurchaseStatus.NEEDS_REVIEW, "reconcile")
+    return purchase
+
+
+def take_backs(purchase) -> list[LedgerTransaction]:
+    return db.session.scalars(
+        select(LedgerTransaction)
+        .where(LedgerTransaction.purchase_id == purchase.id)
+        .where(LedgerTransaction.kind == "take_back")
+        .order_by(LedgerTransaction.id)
+    ).all()
+
+
+def status_notes(purchase) -> list[tuple[str, str, str | None]]:
+    rows = db.session.scalars(
+        select(AuditLog)
+        .where(AuditLog.subject_id == purchase.public_id)
+        .where(AuditLog.action == "purchase.status_changed")
+        .order_by(AuditLog.id)
+    ).all()
+    return [(row.actor, row.after["status"], row.note) for row in rows]
+
+
+@pytest.mark.parametrize(("taken", "posted"), [(0, 1000), (300, 700), (999, 1), (1000, None)])
+def test_taking_back_a_review_takes_what_is_left_once(ctx, taken, posted):
+    admin = make_user("admin@example.com", admin=True)
+    buyer = make_user()
+    purchase = credited_under_review(buyer, taken=taken)
+    resolve_review(purchase, admin, "take_back", "never paid")
+    assert purchase.status == PurchaseStatus.FAILED
+    assert ledger.balance(buyer.id) == 0
+    review = [t for t in take_backs(purchase) if t.idempotency_key.endswith(":review_take_back")]
+    if posted is None:
+        assert review == [], "nothing is left to take back"
+    else:
+        (txn,) = review
+        assert sorted(e.amount for e in txn.entries) == [-posted, posted]
+        assert txn.description == "Pro Pack: not paid at Stripe"
+    assert status_notes(purchase)[-1] == (f"user:{admin.id}", "failed", "never paid")
+    assert ledger.verify() == []
+
+
+@pytest.mark.parametrize(
+    ("action", "credited", "status"),
+    [("credit", False, "completed"), ("fail", False, "failed"), ("confirm", True, "completed")],
+)
+def test_each_resolution_audits_the_admin_and_the_note(ctx, action, credited, status):
+    admin = make_user("admin@example.com", admin=True)
+    buyer = make_user()
+    if credited:
+        purchase = credited_under_review(buyer)
+    else:
+        purchase = make_purchase(buyer, status=PurchaseStatus.NEEDS_REVIEW)
+    resolve_review(purchase, admin, action, "checked by hand")
+    assert str(purchase.status) == status
+    assert status_notes(purchase)[-1] == (f"user:{admin.id}", status, "checked by hand")
+
+
+def test_a_resolution_names_what_is_allowed(ctx):
+    admin = make_user("admin@example.com", admin=True)
+    waiting = make_purchase(make_user(), status=PurchaseStatus.NEEDS_REVIEW)
+    with pytest.raises(ValidationFailed) as raised:
+        resolve_review(waiting, admin, "confirm", "a note")
+    assert str(raised.value) == "action must be one of: credit, fail"
+    pending = make_purchase(make_user("other@example.com"))
+    with pytest.raises(ValidationFailed) as raised:
+        resolve_review(pending, admin, "fail", "a note")
+    assert str(raised.value) == "only a purchase that needs review can be resolved"

@@ -8,6 +8,7 @@ import pytest
 
 from app.domain.purchases import PurchaseFilter
 from app.errors import ValidationFailed
+from app.models import PurchaseStatus
 
 
 def test_a_day_runs_from_its_first_to_its_last_instant():
@@ -39,3 +40,13 @@ def test_a_time_keeps_its_offset_and_a_naive_one_is_utc(raw, expected):
 def test_an_unreadable_time_names_its_field(field):
     with pytest.raises(ValidationFailed, match=f"^{field} must be an ISO 8601 date or time$"):
         PurchaseFilter.from_args({field: "2024-13-01"})
+
+
+def test_the_email_filter_ignores_case_and_spaces():
+    assert PurchaseFilter.from_args({"email": "  Buyer@Example.COM "}).email == "buyer@example.com"
+
+
+def test_an_unknown_status_lists_the_known_ones():
+    with pytest.raises(ValidationFailed) as raised:
+        PurchaseFilter.from_args({"status": "lost"})
+    assert str(raised.value) == "status must be one of " + ", ".join(PurchaseStatus)
