@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import select
 
@@ -141,3 +143,23 @@ def test_a_resolution_names_what_is_allowed(ctx):
     with pytest.raises(ValidationFailed) as raised:
         resolve_review(pending, admin, "fail", "a note")
     assert str(raised.value) == "only a purchase that needs review can be resolved"
+
+
+def test_the_filters_take_an_email_literally_and_include_both_ends(ctx):
+    literal = make_purchase(make_user("a_b@example.com"))
+    wildcard = make_purchase(make_user("axb@example.com"))
+    moments = {literal.id: datetime(2024, 5, 1, tzinfo=UTC)}
+    moments[wildcard.id] = datetime(2024, 5, 2, 23, 59, 59, 999999, tzinfo=UTC)
+    for purchase in (literal, wildcard):
+        purchase.created_at = moments[purchase.id]
+    db.session.commit()
+
+    def listed(**args) -> set[int]:
+        page = admin_purchases(PurchaseFilter.from_args(args), 10, None)
+        return {p.id for p in page.items}
+
+    assert listed(email="A_B") == {literal.id}, "an underscore is no wildcard"
+    assert listed(email="%") == set()
+    assert listed(created_from="2024-05-01", created_to="2024-05-02") == set(moments)
+    assert listed(created_from="2024-05-01T00:00:00Z", created_to="2024-05-01") == {literal.id}
+    assert listed(created_from="2024-05-02") == {wildcard.id}

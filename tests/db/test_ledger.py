@@ -351,3 +351,26 @@ def test_was_granted_counts_only_this_purchases_grant(ctx):
     assert ledger.was_granted(granted.id) is True
     assert ledger.was_granted(adjusted.id) is False, "another kind of transaction is no grant"
     assert ledger.was_granted(untouched.id) is False, "another purchase's grant is not this one's"
+
+
+def test_purchase_movements_are_this_purchases_buyer_entries_only(ctx):
+    from app.ledger import sales_account
+    from tests.helpers.builders import make_purchase
+
+    user = make_user()
+    first, second = (make_purchase(user, code) for code in ("starter", "pro"))
+    with write_transaction():
+        for purchase, credits in ((first, 10), (second, 20)):
+            ledger.post(
+                f"purchase:{purchase.public_id}:grant",
+                "grant",
+                [
+                    Posting(user_account(user.id), credits),
+                    Posting(sales_account(purchase.id), -credits),
+                ],
+                purchase_id=purchase.id,
+            )
+    moves = ledger.purchase_movements(second.id)
+    assert [(txn.purchase_id, amount, after) for txn, amount, after in moves] == [
+        (second.id, 20, 30)
+    ]
