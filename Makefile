@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app wsgi
 TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export TEST_DATABASE_URL
 
-.PHONY: run test lint format db clean bench bench-smoke
+.PHONY: run test lint format db clean bench bench-smoke mutate
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,5 +54,17 @@ bench-smoke: $(VENV)/.installed-run
 	@$(WRK_INSTALL)
 	$(BIN)/python -m benchmarks --smoke
 
+# Mutation testing of the money code (pyproject [tool.mutmut], docs/mutation-survivors.md).
+# Not part of `make test`: it runs for a long time. Needs PostgreSQL at TEST_DATABASE_URL; each
+# worker gets a database of its own (mut_<name>_<n>), dropped at the end. Results are cached in
+# mutants/, so a second run only tests what changed; `make clean` forgets them.
+MUTATE_CHILDREN ?= 2
+
+mutate: $(VENV)/.installed-dev
+	CI=true $(BIN)/mutmut run --max-children $(MUTATE_CHILDREN); status=$$?; \
+	$(BIN)/python -m tests.helpers.databases; \
+	$(BIN)/mutmut results --all true | $(BIN)/python -m tests.helpers.mutation_score; \
+	exit $$status
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis mutants

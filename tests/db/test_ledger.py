@@ -325,3 +325,52 @@ def test_verify_holds_take_backs_to_exactly_what_was_granted(ctx, taken, restore
         assert problems == [f"purchase {purchase_id}: {-net} credits restored beyond take-backs"]
     else:
         assert problems == []
+
+
+def test_was_granted_counts_only_this_purchases_grant(ctx):
+    from app.ledger import sales_account
+    from tests.helpers.builders import make_purchase
+
+    user = make_user()
+    granted, adjusted, untouched = (
+        make_purchase(user, code) for code in ("starter", "pro", "enterprise")
+    )
+    with write_transaction():
+        ledger.post(
+            f"purchase:{granted.public_id}:grant",
+            "grant",
+            [Posting(user_account(user.id), 10), Posting(sales_account(granted.id), -10)],
+            purchase_id=granted.id,
+        )
+        ledger.post(
+            f"purchase:{adjusted.public_id}:adjust",
+            "adjustment",
+            [Posting(user_account(user.id), 5), Posting(ADJUSTMENTS_ACCOUNT, -5)],
+            purchase_id=adjusted.id,
+        )
+    assert ledger.was_granted(granted.id) is True
+    assert ledger.was_granted(adjusted.id) is False, "another kind of transaction is no grant"
+    assert ledger.was_granted(untouched.id) is False, "another purchase's grant is not this one's"
+
+
+def test_purchase_movements_are_this_purchases_buyer_entries_only(ctx):
+    from app.ledger import sales_account
+    from tests.helpers.builders import make_purchase
+
+    user = make_user()
+    first, second = (make_purchase(user, code) for code in ("starter", "pro"))
+    with write_transaction():
+        for purchase, credits in ((first, 10), (second, 20)):
+            ledger.post(
+                f"purchase:{purchase.public_id}:grant",
+                "grant",
+                [
+                    Posting(user_account(user.id), credits),
+                    Posting(sales_account(purchase.id), -credits),
+                ],
+                purchase_id=purchase.id,
+            )
+    moves = ledger.purchase_movements(second.id)
+    assert [(txn.purchase_id, amount, after) for txn, amount, after in moves] == [
+        (second.id, 20, 30)
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from app.extensions import db
@@ -103,3 +104,65 @@ def test_stripe_failure_exits_1_with_a_message(app, runner, stripe_fake):
     result = runner.invoke(args=["credits", "sync-stripe"])
     assert result.exit_code == 1
     assert "payment provider is unavailable" in result.output
+
+
+def point_pro_at_a_stray_price(app, stripe_fake) -> str:
+    """Give pro a stored Price id that no longer carries its lookup key; return that id."""
+    with app.app_context():
+        pro = db.session.scalar(select(CreditPackage).where(CreditPackage.code == "pro"))
+        _, stray = stripe_fake.create_price(
+            {"currency": "usd", "unit_amount": "8500", "product": pro.stripe_product_id}
+        )
+        pro.stripe_price_id = stray["id"]
+        db.session.commit()
+    return stray["id"]
+
+
+def test_a_stored_price_that_lost_its_lookup_key_is_fetched_and_archived(app, runner, stripe_fake):
+    runner.invoke(args=["credits", "sync-stripe"])
+    stray = point_pro_at_a_stray_price(app, stripe_fake)
+    result = runner.invoke(args=["credits", "sync-stripe"])
+    assert result.exit_code == 0, result.output
+    assert f"pro: archive price {stray}" in result.output
+    assert len(stripe_fake.calls_to("GET", rf"/v1/prices/{stray}$")) == 1
+    (archive,) = stripe_fake.calls_to("POST", rf"/v1/prices/{stray}$")
+    assert archive[2] == {"active": "false"}
+    assert archive[3] == f"credits-sync:archive:{stray}"
+    assert stripe_fake.objects[stray]["active"] is False
+    with app.app_context():
+        pro = db.session.scalar(select(CreditPackage).where(CreditPackage.code == "pro"))
+        assert pro.stripe_price_id != stray
+        stored = pro.stripe_price_id
+    assert stripe_fake.calls_to("GET", rf"/v1/prices/{stored}$") == [], (
+        "the Price found by its lookup key is not fetched again"
+    )
+
+
+def test_a_stored_price_archived_already_is_left_alone(app, runner, stripe_fake):
+    runner.invoke(args=["credits", "sync-stripe"])
+    stray = point_pro_at_a_stray_price(app, stripe_fake)
+    stripe_fake.objects[stray]["active"] = False
+    result = runner.invoke(args=["credits", "sync-stripe"])
+    assert result.exit_code == 0, result.output
+    assert "archive price" not in result.output
+    assert stripe_fake.calls_to("POST", rf"/v1/prices/{stray}$") == []
+
+
+@pytest.mark.parametrize(
+    ("method", "handler", "label"),
+    [("GET", "retrieve", "retrieve price"), ("POST", "update", "archive price")],
+)
+def test_a_failed_archive_step_is_logged_by_name(
+    app, runner, stripe_fake, caplog, method, handler, label
+):
+    runner.invoke(args=["credits", "sync-stripe"])
+    stray = point_pro_at_a_stray_price(app, stripe_fake)
+
+    def fail_the_stray_price(called: str, path: str) -> None:
+        if (called, path) == (method, f"/v1/prices/{stray}"):
+            stripe_fake.fail_next[handler] = 1
+
+    stripe_fake.on_call = fail_the_stray_price
+    result = runner.invoke(args=["credits", "sync-stripe"])
+    assert result.exit_code == 1
+    assert f"Stripe call failed: {label}: " in caplog.text
