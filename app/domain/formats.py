@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
-from flask import current_app
+from flask import current_app, has_app_context
 
 from app.errors import ValidationFailed
 
@@ -79,6 +79,8 @@ def parse_amount(text: str, currency: str) -> int:
 
 def amount_limit() -> int:
     """Return the largest amount in minor units one request may name, from the app's config."""
+    if not has_app_context():
+        return MAX_AMOUNT_CENTS
     configured = int(current_app.config.get("MAX_AMOUNT_CENTS", MAX_AMOUNT_CENTS))
     return min(configured, MAX_AMOUNT_CENTS)
 

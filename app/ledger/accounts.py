@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, has_app_context
 from sqlalchemy import select
 
 from app.db import dialect_insert
@@ -26,6 +26,8 @@ MAX_CREDITS = 10**9
 
 def credit_limit() -> int:
     """Return the most credits one request may move, from the app's config."""
+    if not has_app_context():
+        return MAX_CREDITS
     return min(int(current_app.config.get("MAX_CREDITS_PER_REQUEST", MAX_CREDITS)), MAX_CREDITS)
 
 
