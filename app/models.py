@@ -299,6 +299,9 @@ class StripeEvent(db.Model):
     type: Mapped[str] = mapped_column(String(100))
     livemode: Mapped[bool] = mapped_column(Boolean, default=False)
     object_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    # For refund and dispute events: the charge and payment Stripe said they concern.
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    charge_id: Mapped[str | None] = mapped_column(String(255))
     purchase_id: Mapped[int | None] = mapped_column(ForeignKey("purchases.id"), index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -13,8 +13,14 @@ from app.db import dialect_name, insert_ignoring, run, write_transaction
 from app.errors import Retryable
 from app.models import Purchase, StripeEvent, utcnow
 from app.payments.event_shapes import malformed, record_id, record_type
-from app.payments.fulfilment import CHECKOUT_EVENTS, apply_session
-from app.payments.money_events import MONEY_EVENTS, StaleMoneyState, money_handler, prepare
+from app.payments.fulfilment import CHECKOUT_EVENTS, apply_session, early_money_for_session
+from app.payments.money_events import (
+    MONEY_EVENTS,
+    MoneyState,
+    StaleMoneyState,
+    money_handler,
+    prepare,
+)
 from app.payments.outcomes import Outcome
 
 log = logging.getLogger(__name__)
@@ -26,7 +32,7 @@ STALE_RETRIES = 5
 Handler = Callable[[Mapping[str, Any], str, Any], tuple[str, Purchase | None]]
 HANDLERS: dict[str, Handler] = {
     **{
-        name: lambda obj, kind, _state: apply_session(obj, kind, "stripe")
+        name: lambda obj, kind, money: apply_session(obj, kind, "stripe", money)
         for name in CHECKOUT_EVENTS
     },
     **{name: money_handler for name in MONEY_EVENTS},
@@ -54,6 +60,7 @@ def _record(
     *,
     event_id: str | None = None,
     detail: str | None = None,
+    money: MoneyState | None = None,
 ) -> int | None:
     """Record a handled Stripe event; None when it was already recorded (a redelivery)."""
     now = utcnow()
@@ -69,6 +76,8 @@ def _record(
             "processed_at": now,
             "outcome": outcome,
             "detail": detail,
+            "payment_intent_id": money.payment_intent if money else None,
+            "charge_id": money.charge_id if money else None,
         },
     ).scalar()
 
@@ -101,10 +110,17 @@ def handle_event(event: Mapping[str, Any], body: bytes = b"") -> str:
     handler = HANDLERS.get(event["type"])
     for _ in range(STALE_RETRIES):
         try:
-            return _apply(event, handler, prepare(event) if handler else None)
+            return _apply(event, handler, _prepare(event) if handler else None)
         except StaleMoneyState:
             continue  # a newer state was applied meanwhile: read Stripe again
     raise Retryable("newer money states kept arriving; the event will be delivered again")
+
+
+def _prepare(event: Mapping[str, Any]) -> MoneyState | None:
+    """Read from Stripe what an event needs, before its transaction takes any lock."""
+    if event["type"] in CHECKOUT_EVENTS:
+        return early_money_for_session(event["data"]["object"], event["type"])
+    return prepare(event)
 
 
 def _apply(event: Mapping[str, Any], handler: Handler | None, state: Any) -> str:
@@ -115,7 +131,7 @@ def _apply(event: Mapping[str, Any], handler: Handler | None, state: Any) -> str
                 outcome, purchase = Outcome.IGNORED, None
             else:
                 outcome, purchase = handler(event["data"]["object"], event["type"], state)
-            if _record(event, outcome, purchase) is None:
+            if _record(event, outcome, purchase, money=state) is None:
                 raise _Redelivered
     except _Redelivered:
         return Outcome.DUPLICATE

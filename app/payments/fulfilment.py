@@ -24,6 +24,7 @@ from app.extensions import db
 from app.ledger import Posting, sales_account, user_account
 from app.models import OPEN_STATUSES, UNPAID_END_STATUSES, Purchase, PurchaseStatus, utcnow
 from app.payments.client import call_stripe, stripe_client
+from app.payments.money_events import MoneyState, early_money_state, settle_early_money
 from app.payments.outcomes import Outcome, SessionState
 
 log = logging.getLogger(__name__)
@@ -120,20 +121,37 @@ def _grant(purchase: Purchase, actor: str) -> ledger.Posted:
 
 
 def credit_purchase(
-    purchase: Purchase, actor: str, note: str | None = None, **columns: Any
+    purchase: Purchase,
+    actor: str,
+    note: str | None = None,
+    *,
+    money: MoneyState | None = None,
+    **columns: Any,
 ) -> None:
-    """Grant a purchase's credits, mark it completed and queue its one receipt."""
+    """Grant a purchase's credits, mark it completed and queue its one receipt; with the money
+    state of refunds or disputes that arrived first, settle those in the same transaction."""
     # The status change first and the grant last: the grant locks the sales account, which
     # every fulfilment needs, so it should be held over as few statements as possible.
     set_status(purchase, PurchaseStatus.COMPLETED, actor, note, **columns)
     posted = _grant(purchase, actor)
     account = user_account(purchase.user_id)
     balance = posted.balances[account] if posted.created else ledger.balance(purchase.user_id)
+    if money is not None:
+        settle_early_money(purchase, money, actor)
+        balance = ledger.balance(purchase.user_id)
     mail.enqueue_receipt(purchase, balance)
 
 
+def early_money_for_session(session: Any, event_type: str | None = None) -> MoneyState | None:
+    """Before crediting a paid session, fetch the money state of refunds or disputes that
+    reached us before its purchase knew the payment (None when there were none)."""
+    if session_outcome(session, event_type) != SessionState.PAID:
+        return None
+    return early_money_state(_object_id(_field(session, "payment_intent")))
+
+
 def apply_session(
-    session: Any, event_type: str | None, actor: str
+    session: Any, event_type: str | None, actor: str, money: MoneyState | None = None
 ) -> tuple[Outcome, Purchase | None]:
     """Apply a session's state to its purchase inside the caller's write transaction."""
     purchase = _locked_purchase(session)
@@ -152,7 +170,8 @@ def apply_session(
     payment_intent = _object_id(_field(session, "payment_intent"))
     if payment_intent and not purchase.stripe_payment_intent_id:
         columns["stripe_payment_intent_id"] = payment_intent
-    return _apply_outcome(purchase, session_outcome(session, event_type), actor, columns), purchase
+    outcome = _apply_outcome(purchase, session_outcome(session, event_type), actor, columns, money)
+    return outcome, purchase
 
 
 def _hold_for_review(purchase: Purchase, session: Any, problem: str, actor: str) -> None:
@@ -174,7 +193,13 @@ def _hold_for_review(purchase: Purchase, session: Any, problem: str, actor: str)
         )
 
 
-def _apply_outcome(purchase: Purchase, outcome: SessionState, actor: str, columns: dict) -> Outcome:
+def _apply_outcome(
+    purchase: Purchase,
+    outcome: SessionState,
+    actor: str,
+    columns: dict,
+    money: MoneyState | None = None,
+) -> Outcome:
     """Move the locked purchase to the state a session's outcome calls for; return what
     happened."""
     status = purchase.status
@@ -184,7 +209,8 @@ def _apply_outcome(purchase: Purchase, outcome: SessionState, actor: str, column
             result = Outcome.NEEDS_REVIEW
         elif status in OPEN_STATUSES + UNPAID_END_STATUSES:
             late = status in UNPAID_END_STATUSES
-            credit_purchase(purchase, actor, f"paid after {status}" if late else None, **columns)
+            note = f"paid after {status}" if late else None
+            credit_purchase(purchase, actor, note, money=money, **columns)
             return Outcome.CREDITED
         else:
             result = Outcome.ALREADY_CREDITED
@@ -207,8 +233,9 @@ def _apply_outcome(purchase: Purchase, outcome: SessionState, actor: str, column
 
 def fulfil_checkout(session: Any, *, source: str, event_type: str | None = None) -> Outcome:
     """Bring a purchase in line with its Checkout Session, crediting it at most once."""
+    money = early_money_for_session(session, event_type)
     with write_transaction():
-        outcome, _ = apply_session(session, event_type, source)
+        outcome, _ = apply_session(session, event_type, source, money)
     return outcome
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, select
 from app.domain import audit
 from app.errors import Retryable, StripeUnavailable
 from app.extensions import db
-from app.models import Purchase
+from app.models import Purchase, StripeEvent
 from app.payments.client import call_stripe, stripe_client
 from app.payments.outcomes import Outcome
 from app.payments.takebacks import settle
@@ -113,6 +113,44 @@ def prepare(event: Mapping[str, Any]) -> MoneyState | None:
     if state is not None:
         state.version_seen = seen
     return state
+
+
+_UNMATCHED = (
+    select(StripeEvent.charge_id, StripeEvent.type, StripeEvent.object_id)
+    .where(
+        StripeEvent.payment_intent_id == bindparam("intent"),
+        StripeEvent.outcome == Outcome.UNKNOWN_CHARGE,
+    )
+    .order_by(StripeEvent.id)
+)
+
+
+def early_money_state(payment_intent: str | None) -> MoneyState | None:
+    """For a payment about to be credited: if refund or dispute events for it arrived before
+    its purchase knew the payment, fetch its money state from Stripe now (before any lock)."""
+    if not payment_intent:
+        return None
+    rows = db.session.execute(_UNMATCHED, {"intent": payment_intent}).all()
+    if not rows:
+        return None
+    disputes = [object_id for _, kind, object_id in rows if kind in DISPUTE_EVENTS]
+    seen = _version(payment_intent)
+    state = fetch_money_state(rows[-1].charge_id, disputes[-1] if disputes else None)
+    if state is not None:
+        state.version_seen = seen
+    return state
+
+
+def settle_early_money(purchase: Purchase, state: MoneyState | None, actor: str) -> None:
+    """In the transaction that credits a purchase, apply the refunds and disputes that
+    arrived before it (unless a newer money state was applied since it was read)."""
+    if state is None or state.payment_intent != purchase.stripe_payment_intent_id:
+        return
+    if state.version_seen is not None and purchase.settlement_version != state.version_seen:
+        return
+    purchase.stripe_charge_id = purchase.stripe_charge_id or state.charge_id
+    dispute = state.dispute_status if state.dispute_known else purchase.dispute_status
+    settle(purchase, refunded_cents=state.amount_refunded, dispute_status=dispute, actor=actor)
 
 
 def money_handler(

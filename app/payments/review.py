@@ -13,6 +13,7 @@ from app.extensions import db
 from app.ledger import Posting, sales_account, user_account
 from app.models import Purchase, PurchaseStatus, User
 from app.payments.fulfilment import credit_purchase
+from app.payments.money_events import early_money_state
 from app.payments.takebacks import money_status, taken_back
 
 # A purchase that was never credited (its payment did not match) is credited or failed;
@@ -38,6 +39,8 @@ def resolve_review(purchase: Purchase, admin: User, action: object, note: object
     if not isinstance(note, str) or not note.strip():
         raise ValidationFailed("a note explaining the resolution is required")
     actor = f"user:{admin.id}"
+    # Refunds or disputes that arrived before the purchase was credited are read first.
+    money = early_money_state(purchase.stripe_payment_intent_id) if action == "credit" else None
     with write_transaction():
         row = db.session.scalar(
             select(Purchase).where(Purchase.id == purchase.id).with_for_update()
@@ -49,7 +52,7 @@ def resolve_review(purchase: Purchase, admin: User, action: object, note: object
             raise ValidationFailed(f"action must be one of: {', '.join(allowed)}")
         before = {"status": str(row.status)}
         if action == "credit":
-            credit_purchase(row, actor, note)
+            credit_purchase(row, actor, note, money=money)
         elif action == "fail":
             set_status(row, PurchaseStatus.FAILED, actor, note)
         elif action == "confirm":
