@@ -14,7 +14,9 @@ import responses
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
+from app import ledger
 from app.domain.packs import seed_packages
+from app.extensions import db
 from tests.helpers.apps import dispose, make_app
 from tests.helpers.databases import ENGINES, database_url
 from tests.helpers.logins import Auth
@@ -37,13 +39,37 @@ def no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "getaddrinfo", local_only)
 
 
+def ledger_still_verifies(request: pytest.FixtureRequest, app: Flask) -> None:
+    """After every test, whatever it did, the ledger's invariants hold (a test that plants
+    violations on purpose says so with the broken_ledger mark)."""
+    if request.node.get_closest_marker("broken_ledger") or not _test_passed(request):
+        return
+    with app.app_context():
+        db.session.rollback()
+        problems = ledger.verify()
+    assert problems == [], f"the ledger does not verify after {request.node.nodeid}: {problems}"
+
+
+def _test_passed(request: pytest.FixtureRequest) -> bool:
+    report = getattr(request.node, "rep_call", None)
+    return report is not None and report.passed
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[Flask]:
+def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
     """An app on a fresh SQLite file, with the standard packs seeded."""
     app = make_app(database_url("sqlite", tmp_path), tmp_path)
     with app.app_context():
         seed_packages()
     yield app
+    ledger_still_verifies(request, app)
     dispose(app)
 
 
@@ -54,6 +80,7 @@ def db_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
     with app.app_context():
         seed_packages()
     yield app
+    ledger_still_verifies(request, app)
     dispose(app)
 
 
@@ -86,10 +113,11 @@ def stripe_fake() -> Iterator[FakeStripe]:
 
 
 @pytest.fixture
-def sandbox_app(tmp_path: Path) -> Iterator[Flask]:
+def sandbox_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
     app = sandbox_app_for(tmp_path)
     yield app
     app.extensions["stripe_sandbox"].close()
+    ledger_still_verifies(request, app)
     dispose(app)
 
 
