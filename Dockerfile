@@ -10,10 +10,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     INSTANCE_PATH=/app/instance
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
+RUN pip install --require-hashes -r requirements.lock
 COPY app ./app
 COPY stripe_sandbox ./stripe_sandbox
-RUN pip install .
+RUN pip install --no-deps .
 COPY migrations ./migrations
 COPY templates ./templates
 COPY static ./static
