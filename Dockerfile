@@ -10,11 +10,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     INSTANCE_PATH=/app/instance
 
 WORKDIR /app
-COPY pyproject.toml README.md requirements.lock ./
+# The dependencies come from the lock file; the app runs from /app itself (one copy of the
+# code, beside its templates and static files), not from an installed package.
+COPY requirements.lock ./
 RUN pip install --require-hashes -r requirements.lock
 COPY app ./app
 COPY stripe_sandbox ./stripe_sandbox
-RUN pip install --no-deps .
 COPY migrations ./migrations
 COPY templates ./templates
 COPY static ./static
@@ -27,5 +28,5 @@ USER credits
 
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-    CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"
+    CMD python -c "import os,sys,urllib.request; port = os.environ.get('GUNICORN_BIND', ':8000').rsplit(':', 1)[1]; sys.exit(urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=4).status != 200)"
 CMD ["gunicorn", "--config", "gunicorn.conf.py", "wsgi:app"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import sys
 import time
@@ -44,9 +45,12 @@ def seed_packages_command() -> None:
 
 @credits_cli.command("sync-stripe")
 @click.option("--dry-run", is_flag=True, help="Print what would change and change nothing.")
-def sync_stripe_command(dry_run: bool) -> None:
+@click.option("--verbose", is_flag=True, help="Also log every Stripe request and response.")
+def sync_stripe_command(dry_run: bool, verbose: bool) -> None:
     """Create or update one Stripe Product and Price per pack (idempotent)."""
     from app.payments.catalog_sync import sync_stripe
+
+    logging.getLogger("stripe").setLevel(logging.INFO if verbose else logging.WARNING)
 
     try:
         report = sync_stripe(dry_run=dry_run, echo=click.echo)

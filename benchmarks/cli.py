@@ -1,7 +1,7 @@
 """Run the benchmark: every figure is a ratio to a bare Flask endpoint measured in the same run.
 
     python -m benchmarks            # full run: results/latest.json, fails when a floor is missed
-    python -m benchmarks --smoke    # small and quick: results/smoke.json, fails only on errors
+    python -m benchmarks --smoke    # small and quick: results/logs/smoke.json, fails only on errors
 
 Phases (one module each): fulfil, replay and poll on PostgreSQL; fulfilment and polling
 together on SQLite; flat (the same reads on 1,000 and on 1,000,000 ledger entries) with the CSV

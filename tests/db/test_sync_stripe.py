@@ -166,3 +166,14 @@ def test_a_failed_archive_step_is_logged_by_name(
     result = runner.invoke(args=["credits", "sync-stripe"])
     assert result.exit_code == 1
     assert f"Stripe call failed: {label}: " in caplog.text
+
+
+def test_stripe_requests_are_logged_only_with_verbose(app, runner, stripe_fake, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO)
+    runner.invoke(args=["credits", "sync-stripe", "--dry-run"])
+    assert not [r for r in caplog.records if r.name == "stripe"]
+    runner.invoke(args=["credits", "sync-stripe", "--dry-run", "--verbose"])
+    assert any("Request to Stripe api" in r.getMessage() for r in caplog.records)
+    logging.getLogger("stripe").setLevel(logging.NOTSET)

@@ -50,12 +50,24 @@ def healthz(url: str, proc: subprocess.Popen, seconds: float = 300) -> tuple[Any
     return None, None
 
 
+def healthcheck_argv() -> list[str]:
+    """The HEALTHCHECK's python -c command, to run with this interpreter."""
+    text = (ROOT / "Dockerfile").read_text()
+    match = re.search(r'CMD python -c "(.*)"$', text, re.MULTILINE)
+    assert match, "the HEALTHCHECK is not a python -c command"
+    return [sys.executable, "-c", match.group(1)]
+
+
 def test_dockerfile_runs_as_non_root_with_a_healthcheck():
     text = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.\d+-slim$", text, re.MULTILINE)
     assert re.search(r"^USER credits$", text, re.MULTILINE)
     assert "HEALTHCHECK" in text and "/healthz" in text
     assert "APP_ENV=production" in text
+    assert "--require-hashes -r requirements.lock" in text
+    assert not re.search(r"pip install[^\n]* \.$", text, re.MULTILINE), (
+        "the code is installed twice"
+    )
 
 
 def test_image_command_serves_healthz(tmp_path):
@@ -99,6 +111,14 @@ def test_image_command_serves_healthz(tmp_path):
             proc.stdout.read().decode() if proc.poll() is not None else "no answer"
         )
         assert headers["Strict-Transport-Security"].startswith("max-age=")
+        # The image's health check asks the port gunicorn binds, not a fixed one.
+        check = subprocess.run(
+            healthcheck_argv(),
+            env={**os.environ, "GUNICORN_BIND": f"0.0.0.0:{port}"},
+            timeout=300,
+            check=False,
+        )
+        assert check.returncode == 0
     finally:
         proc.terminate()
         proc.wait(timeout=30)
