@@ -256,7 +256,7 @@ class Loader:
                 pack.credits,
                 SALES_ACCOUNT,
                 purchase_id=purchase_id,
-                description=f"{pack.name} ({pack.credits} credits)",
+                description=f"{pack.name} ({pack.credits:,} credits)",
                 actor="stripe",
                 when=completed_at,
             )

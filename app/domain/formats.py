@@ -40,6 +40,13 @@ def credits(value: int) -> str:
     return f"{int(value):,}"
 
 
+def outcome_words(outcome: str) -> str:
+    """Write an event's outcome for people, e.g. taken_back:236 -> taken back 236 credits."""
+    word, _, count = (outcome or "").partition(":")
+    text = word.replace("_", " ")
+    return f"{text} {int(count):,} credits" if count.isdigit() else text
+
+
 def iso(value: datetime | None) -> str | None:
     """Format a time as ISO 8601 UTC with a Z suffix."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None

@@ -150,7 +150,9 @@ def _parse_when(raw: str, field: str, end: bool) -> datetime:
             return datetime.combine(day, time.max if end else time.min, UTC)
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise ValidationFailed(f"{field} must be an ISO 8601 date or time") from exc
+        raise ValidationFailed(
+            f"{field} must be a date like 2026-03-01 or a time like 2026-03-01T14:05Z"
+        ) from exc
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 

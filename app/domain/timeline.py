@@ -9,11 +9,7 @@ from sqlalchemy import select
 from app import ledger
 from app.domain.formats import iso
 from app.extensions import db
-from app.models import (
-    AuditLog,
-    Purchase,
-    StripeEvent,
-)
+from app.models import AuditLog, Purchase, StripeEvent, User
 
 SOURCE_ORDER = {"stripe": 0, "audit": 1, "ledger": 2}
 
@@ -64,4 +60,21 @@ def purchase_timeline(purchase: Purchase) -> list[dict[str, Any]]:
             )
         )
     items.sort(key=lambda item: (item[0], SOURCE_ORDER[item[1]]))
-    return [{"at": iso(at), "source": source, **detail} for at, source, detail in items]
+    timeline = [{"at": iso(at), "source": source, **detail} for at, source, detail in items]
+    return _name_actors(timeline)
+
+
+def _name_actors(timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add who acted, as people read it: a user's email instead of user:<id>."""
+    ids = {
+        int(item["actor"].split(":", 1)[1])
+        for item in timeline
+        if str(item.get("actor", "")).startswith("user:") and item["actor"][5:].isdigit()
+    }
+    rows = db.session.execute(select(User.id, User.email).where(User.id.in_(ids))) if ids else []
+    emails = {user_id: email for user_id, email in rows}
+    for item in timeline:
+        actor = str(item.get("actor", ""))
+        user_id = int(actor[5:]) if actor.startswith("user:") and actor[5:].isdigit() else None
+        item["actor_name"] = emails.get(user_id, actor)
+    return timeline

@@ -115,7 +115,7 @@ def _grant(purchase: Purchase, actor: str) -> ledger.Posted:
             Posting(sales_account(purchase.id), -purchase.credits),
         ],
         purchase_id=purchase.id,
-        description=f"{purchase.package_name} ({purchase.credits} credits)",
+        description=f"{purchase.package_name} ({purchase.credits:,} credits)",
         actor=actor,
     )
 

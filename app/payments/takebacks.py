@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from app import ledger
 from app.domain import mail
+from app.domain.formats import money
 from app.domain.purchases import set_status
 from app.ledger import Posting, sales_account, user_account
 from app.models import (
@@ -91,7 +92,7 @@ def settle(
         reason = (
             f"dispute {dispute_status}"
             if dispute_changed and dispute_status
-            else f"{refunded_cents} cents refunded"
+            else f"{money(refunded_cents, purchase.currency)} refunded"
         )
         ledger.post(
             f"purchase:{purchase.public_id}:{kind}:{sequence}",

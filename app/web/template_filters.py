@@ -10,7 +10,15 @@ from flask_login import current_user
 from werkzeug.local import LocalProxy
 
 from app import ledger
-from app.domain.formats import credits, decimal_amount, iso, money, signed_credits, utc
+from app.domain.formats import (
+    credits,
+    decimal_amount,
+    iso,
+    money,
+    outcome_words,
+    signed_credits,
+    utc,
+)
 
 
 def header_context() -> dict:
@@ -30,4 +38,5 @@ def register(app: Flask) -> None:
     app.add_template_filter(signed_credits)
     app.add_template_filter(iso)
     app.add_template_filter(utc)
+    app.add_template_filter(outcome_words)
     app.context_processor(header_context)
