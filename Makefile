@@ -29,8 +29,11 @@ db: $(VENV)/.installed-run
 	$(FLASK) users demo
 	$(FLASK) credits sync-stripe
 
+# `make run PORT=5001` for a second copy (or where 5000 is taken); the return URLs follow.
+PORT ?= 5000
+run: export APP_BASE_URL ?= http://127.0.0.1:$(PORT)
 run: db
-	$(FLASK) run --host 127.0.0.1 --port 5000
+	$(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

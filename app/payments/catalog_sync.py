@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -10,9 +11,12 @@ from sqlalchemy import select
 
 from app.db import write_transaction
 from app.domain import audit
+from app.errors import StripeUnavailable
 from app.extensions import db
 from app.models import CreditPackage
-from app.payments.client import call_stripe, stripe_client
+from app.payments.client import call_stripe, is_missing, stripe_client
+
+log = logging.getLogger(__name__)
 
 Echo = Callable[[str], None]
 
@@ -39,9 +43,20 @@ def _metadata(obj) -> dict:
 def _find_product(package: CreditPackage):
     client = stripe_client()
     if package.stripe_product_id:
-        return call_stripe(
-            "retrieve product", lambda: client.v1.products.retrieve(package.stripe_product_id)
-        )
+        try:
+            return call_stripe(
+                "retrieve product", lambda: client.v1.products.retrieve(package.stripe_product_id)
+            )
+        except StripeUnavailable as exc:
+            if not is_missing(exc):
+                raise
+            # Linked to a Product this Stripe account (or sandbox) does not have: find or
+            # make the pack's own.
+            log.warning(
+                "pack %s names product %s, which Stripe does not have",
+                package.code,
+                package.stripe_product_id,
+            )
     products = call_stripe("list products", lambda: client.v1.products.list({"limit": 100}))
     for product in products.auto_paging_iter():
         if _metadata(product).get("package_code") == package.code:
@@ -164,7 +179,12 @@ def _archive_price(old_id: str, old, dry_run: bool, actions: list[str]) -> None:
     """Archive a Price the pack no longer charges, unless it is archived already."""
     client = stripe_client()
     if old is None:
-        old = call_stripe("retrieve price", lambda: client.v1.prices.retrieve(old_id))
+        try:
+            old = call_stripe("retrieve price", lambda: client.v1.prices.retrieve(old_id))
+        except StripeUnavailable as exc:
+            if not is_missing(exc):
+                raise
+            return  # nothing to archive where Stripe has no such Price
     if not old.active:
         return
     actions.append(f"archive price {old_id}")

@@ -31,7 +31,7 @@ from app.models import (
     User,
     utcnow,
 )
-from app.payments.client import call_stripe, stripe_client
+from app.payments.client import call_stripe, is_missing, stripe_client
 from app.payments.fulfilment import refresh_from_stripe
 
 log = logging.getLogger(__name__)
@@ -175,11 +175,21 @@ def _create_session(purchase: Purchase, package: CreditPackage, user: User) -> N
                 params, {"idempotency_key": f"credits-checkout:{purchase.public_id}"}
             ),
         )
-    except StripeUnavailable:
+    except StripeUnavailable as exc:
         with write_transaction():
             row = lock_purchase(purchase.id)
             if row.status == PurchaseStatus.PENDING and row.stripe_checkout_session_id is None:
                 set_status(row, PurchaseStatus.FAILED, "system", "Stripe did not create a session")
+        if is_missing(exc):
+            log.error(
+                "pack %s names price %s, which Stripe does not have: "
+                "run `flask credits sync-stripe`",
+                package.code,
+                package.stripe_price_id,
+            )
+            raise StripeUnavailable(
+                "This pack cannot be bought right now; nothing was charged. Try again later."
+            ) from exc
         raise
     with write_transaction():
         row = lock_purchase(purchase.id)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import urllib.request
 from collections.abc import Callable
 from typing import TypeVar
 
 import stripe
-from flask import current_app, has_request_context
+from flask import current_app
 
 from app.errors import StripeUnavailable
 
@@ -19,10 +18,10 @@ T = TypeVar("T")
 def stripe_client() -> stripe.StripeClient:
     """Return the app's StripeClient (pinned API version, timeouts, retries, base address)."""
     app = current_app._get_current_object()
+    # The sandbox, when this app mounts one, is reached in-process: by the server and by any
+    # command alike, through the instance folder's own sandbox state. Configuration decides,
+    # never whichever server happens to answer at APP_BASE_URL.
     in_process = app.extensions.get("stripe_http_client")
-    if in_process is not None and not has_request_context() and _server_answers(app):
-        # A command in its own process reaches the running server's sandbox over HTTP.
-        in_process = None
     cache_key = "stripe_client:in_process" if in_process is not None else "stripe_client:http"
     client = app.extensions.get(cache_key)
     if client is not None:
@@ -43,19 +42,10 @@ def stripe_client() -> stripe.StripeClient:
     return client
 
 
-def _server_answers(app) -> bool:
-    """Tell whether a server for this app is up at APP_BASE_URL (checked once per process)."""
-    if "stripe_server_answers" not in app.extensions:
-        url = app.config["APP_BASE_URL"] + "/healthz"
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own URL
-                answers = response.status == 200
-        except (OSError, ValueError):
-            answers = False
-        app.extensions["stripe_server_answers"] = answers
-        if answers:
-            log.info("using the Stripe sandbox of the server at %s", app.config["APP_BASE_URL"])
-    return app.extensions["stripe_server_answers"]
+def is_missing(exc: StripeUnavailable) -> bool:
+    """Tell whether Stripe answered that the object does not exist (a permanent answer)."""
+    cause = exc.__cause__
+    return isinstance(cause, stripe.InvalidRequestError) and cause.code == "resource_missing"
 
 
 def is_live_key() -> bool:

@@ -8,14 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import stripe
 from sqlalchemy import bindparam, select
 
 from app.domain import audit
 from app.errors import Retryable, StripeUnavailable
 from app.extensions import db
 from app.models import Purchase, StripeEvent
-from app.payments.client import call_stripe, stripe_client
+from app.payments.client import call_stripe, is_missing, stripe_client
 from app.payments.outcomes import Outcome
 from app.payments.takebacks import settle
 
@@ -47,19 +46,13 @@ def _id(value: Any) -> str | None:
     return value if isinstance(value, str) or value is None else value.get("id")
 
 
-def _missing(exc: StripeUnavailable) -> bool:
-    """Tell whether Stripe said the object does not exist (a permanent answer)."""
-    cause = exc.__cause__
-    return isinstance(cause, stripe.InvalidRequestError) and cause.code == "resource_missing"
-
-
 def fetch_money_state(charge_id: str, dispute_id: str | None = None) -> MoneyState | None:
     """Ask Stripe for a charge (and a dispute) as they are now; None when Stripe says it has no
     such object. Any other failure is Retryable: the same read may work later."""
     try:
         return _read_money_state(charge_id, dispute_id)
     except StripeUnavailable as exc:
-        if _missing(exc):
+        if is_missing(exc):
             return None
         raise Retryable("Stripe could not be read; the event will be delivered again") from exc
 

@@ -179,48 +179,73 @@ def test_duplicated_shuffled_and_failing_deliveries_still_credit_once(tmp_path):
         dispose(app)
 
 
-def test_sync_stripe_from_a_separate_process_uses_the_running_server(tmp_path):
-    app = sandbox_app_for(tmp_path)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    port = server.server_port
-    base = f"http://127.0.0.1:{port}"
-    app.config["APP_BASE_URL"] = base
+def flask_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_a_second_copy_uses_its_own_sandbox_whatever_answers_on_the_port(tmp_path):
+    """Another copy already serves at APP_BASE_URL: a fresh copy in its own folder still links
+    its packs to its own sandbox, and can sell them."""
+    other = sandbox_app_for(tmp_path / "other")
+    server = make_server("127.0.0.1", 0, other, threaded=True)
+    base = f"http://127.0.0.1:{server.server_port}"
+    other.config["APP_BASE_URL"] = base
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    fresh = tmp_path / "fresh"
+    env = {
+        **os.environ,
+        "APP_ENV": "development",
+        "APP_BASE_URL": base,
+        "DATABASE_URL": f"sqlite:///{fresh / 'credits.sqlite3'}",
+        "INSTANCE_PATH": str(fresh / "instance"),
+    }
+    env.pop("STRIPE_SECRET_KEY", None)
     try:
-        with app.app_context():
-            db.session.execute(
-                db.update(CreditPackage).values(stripe_product_id=None, stripe_price_id=None)
-            )
-            db.session.commit()
-        env = {
-            **os.environ,
-            "APP_ENV": "development",
-            "APP_BASE_URL": base,
-            "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-            "INSTANCE_PATH": str(tmp_path / "cli-instance"),
-            "SANDBOX_STATE_PATH": str(tmp_path / "not-the-servers-state.sqlite3"),
-        }
-        env.pop("STRIPE_SECRET_KEY", None)
-        result = subprocess.run(
-            [sys.executable, "-m", "flask", "--app", "wsgi", "credits", "sync-stripe"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
+        for args in (["db", "upgrade"], ["credits", "seed-packages"], ["credits", "sync-stripe"]):
+            result = flask_cli(args, env)
+            assert result.returncode == 0, result.stdout + result.stderr
+        assert "create price 8500 usd" in result.stdout
+        from tests.helpers.apps import make_app
+
+        mine = make_app(
+            env["DATABASE_URL"],
+            fresh,
+            create_schema=False,
+            STRIPE_SECRET_KEY=None,
+            INSTANCE_PATH=str(fresh / "instance"),
+            SANDBOX_START_WORKER=False,
         )
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert "link product" in result.stdout
-        with app.app_context():
-            db.session.expire_all()
-            pro = db.session.scalar(select(CreditPackage).where(CreditPackage.code == "pro"))
-            price_id = pro.stripe_price_id
-        # The CLI's own sandbox state was never used: the price lives in the server's sandbox.
-        assert SandboxDriver(app).get(f"prices/{price_id}")["unit_amount"] == 8500
+        try:
+            with mine.app_context():
+                pro = db.session.scalar(select(CreditPackage).where(CreditPackage.code == "pro"))
+                price_id = pro.stripe_price_id
+                token = users.issue_token(make_user())
+            assert SandboxDriver(mine).get(f"prices/{price_id}")["unit_amount"] == 8500
+            bought = mine.test_client().post(
+                "/api/v1/billing/credits/purchase",
+                json={"package_code": "pro"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert bought.status_code == 201, bought.get_json()
+        finally:
+            mine.extensions["stripe_sandbox"].close()
+            dispose(mine)
+        unknown = other.test_client().get(
+            f"/stripe-sandbox/v1/prices/{price_id}",
+            headers={"Authorization": "Bearer sk_test_script"},
+        )
+        assert unknown.status_code == 404, "the fresh copy wrote into the other copy's sandbox"
     finally:
         server.shutdown()
         server.server_close()
-        app.extensions["stripe_sandbox"].close()
-        dispose(app)
+        other.extensions["stripe_sandbox"].close()
+        dispose(other)

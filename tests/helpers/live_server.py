@@ -16,7 +16,7 @@ class DeferredApp:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
         if self.app is None:
-            # Building the app probes APP_BASE_URL/healthz; "not yet" keeps it in-process.
+            # The app is built once the server knows its port; until then, "not yet".
             start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
             return [b"starting"]
         return self.app(environ, start_response)
