@@ -399,3 +399,19 @@ def test_static_assets_are_vendored_not_fetched() -> None:
     assert (ROOT / "static" / "vendor" / "htmx-2.0.11.LICENSE").is_file()
     base = (ROOT / "templates" / "base.html").read_text()
     assert "http://" not in base and "https://" not in base
+
+
+def test_a_debt_from_a_deduction_is_not_blamed_on_a_refund(app: Flask, client, auth) -> None:
+    with app.app_context():
+        user = make_user()
+        ledger.adjust(user, -50, "manual correction", actor="test")
+        make_user("boss@example.com", admin=True)
+        user_id = user.id
+    auth.login()
+    page = client.get("/credits/purchase").get_data(as_text=True)
+    assert "You owe 50 credits" in page and "A refund or dispute" not in page
+    assert "taken back or deducted" in page
+    client.post("/logout", data={"csrf_token": auth.csrf()})
+    auth.login("boss@example.com")
+    admin_page = client.get(f"/admin/users/{user_id}").get_data(as_text=True)
+    assert "The buyer sees the reason in their transactions" in admin_page
