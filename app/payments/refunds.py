@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 
 import stripe
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.db import dialect_insert, write_transaction
 from app.domain import audit
@@ -15,6 +15,7 @@ from app.errors import LedgerConflict, StripeRefused, StripeUnavailable, Validat
 from app.extensions import db
 from app.models import PAID_STATUSES, Purchase, RefundRequest, User
 from app.payments.client import call_stripe, stripe_client
+from app.payments.takebacks import refund_target, taken_back
 
 
 @dataclass
@@ -31,11 +32,46 @@ def _key(purchase: Purchase, idempotency_key: object) -> str:
     return f"credits-refund:{purchase.public_id}:{idempotency_key.strip()}"
 
 
+# Refunds Stripe took on that may not have reached us as events yet.
+IN_FLIGHT = ("pending", "requires_action", "succeeded")
+
+
+def refunded_so_far(purchase: Purchase) -> int:
+    """Return what has been refunded, counting refunds sent from here before Stripe's events
+    for them arrive (and refunds made elsewhere once their events have)."""
+    sent = db.session.scalar(
+        select(func.coalesce(func.sum(RefundRequest.amount_cents), 0)).where(
+            RefundRequest.purchase_id == purchase.id,
+            RefundRequest.stripe_refund_id.is_not(None),
+            RefundRequest.status.in_(IN_FLIGHT),
+        )
+    )
+    return min(max(purchase.refunded_cents, int(sent)), purchase.amount_cents)
+
+
+def refundable_left(purchase: Purchase) -> int:
+    """Return how much of a purchase can still be refunded."""
+    return purchase.amount_cents - refunded_so_far(purchase)
+
+
+def credits_taken_back_by(purchase: Purchase, amount_cents: int) -> int:
+    """Return how many more credits a refund of this amount takes back (while a dispute holds
+    them all, none)."""
+    before = refunded_so_far(purchase)
+    ceiling = refund_target(purchase.credits, purchase.amount_cents, before + amount_cents)
+    already = max(
+        refund_target(purchase.credits, purchase.amount_cents, before), taken_back(purchase)
+    )
+    return max(ceiling - already, 0)
+
+
 def refund_amount(purchase: Purchase, amount_cents: object = None) -> int:
     """Check a refund of a purchase; return its amount (default: all that is left)."""
     if purchase.status not in PAID_STATUSES or not purchase.stripe_payment_intent_id:
         raise ValidationFailed("only a paid purchase can be refunded")
-    left = purchase.amount_cents - purchase.refunded_cents
+    left = refundable_left(purchase)
+    if left <= 0:
+        raise ValidationFailed("nothing is left to refund")
     amount = left if amount_cents is None else amount_cents
     check_cents(amount, currency=purchase.currency)
     if amount > left:

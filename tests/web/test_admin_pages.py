@@ -126,10 +126,14 @@ def test_refund_form_asks_for_confirmation_then_refunds_once(
     review = admin_client.post(f"{url}/refund", data=form, headers={"HX-Request": "true"})
     text = review.get_data(as_text=True)
     assert review.status_code == 200 and "Refund $17.00" in text and "Confirm refund" in text
+    assert "taking back 200 credits" in text  # ceil(1000 x 1700 / 8500)
     assert stripe_fake.calls_to("POST", r"/v1/refunds$") == []
     confirmed = {**form, "confirm": "yes"}
     done = admin_client.post(f"{url}/refund", data=confirmed, headers={"HX-Request": "true"})
-    assert "Refund of $17.00 sent to Stripe" in done.get_data(as_text=True)
+    done_text = done.get_data(as_text=True)
+    assert "Refund of $17.00 sent to Stripe" in done_text
+    # What is left counts the refund at once, before Stripe's event for it arrives.
+    assert "all that is left: $68.00" in done_text
     admin_client.post(
         f"{url}/refund", data=confirmed, headers={"HX-Request": "true"}
     )  # double submit

@@ -31,7 +31,12 @@ from app.domain.timeline import purchase_timeline
 from app.errors import DomainError, NotFound, ValidationFailed
 from app.extensions import db
 from app.models import PAID_STATUSES, PurchaseStatus, User, utcnow
-from app.payments.refunds import refund_amount, refund_purchase
+from app.payments.refunds import (
+    credits_taken_back_by,
+    refund_amount,
+    refund_purchase,
+    refundable_left,
+)
 from app.payments.review import resolve_review, review_actions
 from app.web.admin.chart import daily_charts
 from app.web.admin.forms import RESOLUTION_LABELS, GrantForm, RefundForm, ResolveForm, TokenForm
@@ -164,7 +169,7 @@ def _detail_context(purchase, **extra) -> dict:
         "resolve_form": resolve,
         "review_actions": actions,
         "refundable": purchase.status in PAID_STATUSES and bool(purchase.stripe_payment_intent_id),
-        "left_cents": purchase.amount_cents - purchase.refunded_cents,
+        "left_cents": refundable_left(purchase),
         **extra,
     }
 
@@ -212,7 +217,13 @@ def refund_form(purchase_id: str):
         amount = parse_amount(form.amount.data, purchase.currency) if form.amount.data else None
         if form.confirm.data != "yes":
             confirm_cents = refund_amount(purchase, amount)
-            return _refund_panel(purchase, refund_form=form, confirm_cents=confirm_cents)
+            confirm_credits = credits_taken_back_by(purchase, confirm_cents)
+            return _refund_panel(
+                purchase,
+                refund_form=form,
+                confirm_cents=confirm_cents,
+                confirm_credits=confirm_credits,
+            )
         result = refund_purchase(purchase, current_user, amount, form.idempotency_key.data)
     except DomainError as exc:
         return _refund_panel(purchase, exc.status, refund_form=form, refund_error=exc.message)
