@@ -113,6 +113,7 @@ def test_taking_back_a_review_takes_what_is_left_once(ctx, taken, posted):
         (txn,) = review
         assert sorted(e.amount for e in txn.entries) == [-posted, posted]
         assert txn.description == "Pro Pack: not paid at Stripe"
+        assert txn.actor == f"user:{admin.id}"
     assert status_notes(purchase)[-1] == (f"user:{admin.id}", "failed", "never paid")
     assert ledger.verify() == []
 

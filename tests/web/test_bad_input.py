@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 
 import pytest
 from flask import Flask
@@ -238,10 +239,12 @@ def test_a_charge_stripe_does_not_have_is_unknown_not_retried(db_app, stripe_fak
         assert recorded.outcome == "unknown_charge"
 
 
-def test_a_transient_stripe_failure_is_5xx_and_recorded_nowhere(db_app, stripe_fake):
+def test_a_transient_stripe_failure_is_5xx_and_recorded_nowhere(db_app, stripe_fake, caplog):
     stripe_fake.fail_next["retrieve"] = 1
     event = event_for({"id": "ch_any", "object": "charge"}, "charge.refunded")
     response = deliver(db_app.test_client(), event)
     assert response.status_code == 502 and response.json["error"]["code"] == "stripe_unavailable"
+    failed = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any(m.startswith("Stripe call failed: retrieve charge: ") for m in failed), failed
     with db_app.app_context():
         assert db.session.scalar(select(func.count()).select_from(StripeEvent)) == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from sqlalchemy import select
 
@@ -77,3 +79,29 @@ def test_another_customer_is_held(client, purchase, customer):
 def test_the_buyers_own_customer_credits(client, purchase, customer):
     assert completed(client, purchase, customer=customer) == "credited"
     assert ledger.balance(purchase.user_id) == 1000
+
+
+def test_a_mismatch_is_logged_and_audited_with_both_ids_and_the_problem(client, purchase, caplog):
+    caplog.set_level(logging.ERROR, logger="app.payments.fulfilment")
+    session = session_object(purchase, amount_total=8501)
+    assert deliver(client, event_for(session, "checkout.session.completed")).json["outcome"] == (
+        "mismatch"
+    )
+    problem = "amount 8501 != 8500"
+    prefix = f"Checkout Session {session['id']} disagrees with {purchase.public_id}: "
+    logged = [r for r in caplog.records if r.getMessage().startswith(prefix)]
+    assert [r.levelno for r in logged] == [logging.ERROR]
+    assert problem in logged[0].getMessage()
+
+    rows = db.session.scalars(
+        select(AuditLog).where(AuditLog.subject_id == purchase.public_id).order_by(AuditLog.id)
+    ).all()
+    mismatch = [r for r in rows if r.action == "purchase.mismatch"]
+    assert [(r.actor, r.subject_type, r.subject_id) for r in mismatch] == [
+        ("stripe", "purchase", purchase.public_id)
+    ]
+    assert problem in mismatch[0].note
+    changed = [r for r in rows if r.action == "purchase.status_changed"]
+    assert [(r.actor, r.before, r.after, r.note) for r in changed] == [
+        ("stripe", {"status": "pending"}, {"status": "needs_review"}, "payment does not match")
+    ]

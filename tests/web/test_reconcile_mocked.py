@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
 from app import ledger
+from app.db import write_transaction
+from app.domain.purchases import set_status
 from app.extensions import db
-from app.models import AuditLog, Purchase
+from app.models import AuditLog, Purchase, PurchaseStatus
+from app.payments import reconcile as reconcile_module
 from app.payments.reconcile import parse_duration, run_lock
 from tests.helpers.builders import make_purchase, make_user
 from tests.helpers.stripe_events import deliver, event_for, session_object
@@ -64,6 +69,21 @@ def test_paid_but_not_credited_is_reported_then_repaired(app, runner, stripe_fak
         assert db.session.scalar(select(AuditLog).where(AuditLog.action == "reconcile.repaired"))
     again = reconcile(runner)
     assert again.exit_code == 0 and "no drift" in again.output
+
+
+def test_reconcile_called_without_a_progress_bar_checks_every_session(app, stripe_fake):
+    # As a scheduled job calls it: no `bar=`, so the default passes the sessions through.
+    with app.app_context():
+        purchase = make_purchase(make_user())
+        intent = stripe_fake.add_charge(purchase.amount_cents)
+        fake_session(
+            stripe_fake, purchase, status="complete", payment_status="paid", payment_intent=intent
+        )
+        report = reconcile_module.reconcile(timedelta(hours=72))
+        assert [(item.kind, item.purchase.id) for item in report.items] == [
+            ("paid_not_credited", purchase.id)
+        ]
+        assert ledger.balance(purchase.user_id) == 0
 
 
 def test_refunded_and_disputed_but_not_taken_back(app, client, runner, stripe_fake):
@@ -166,3 +186,71 @@ def test_an_overlapping_run_exits_3(db_app, stripe_fake):
         result = runner.invoke(args=["credits", "reconcile"])
     assert result.exit_code == 3 and "in progress" in result.output
     assert runner.invoke(args=["credits", "reconcile"]).exit_code == 0
+
+
+def audits(public_id: str) -> list[AuditLog]:
+    return db.session.scalars(
+        select(AuditLog).where(AuditLog.subject_id == public_id).order_by(AuditLog.id)
+    ).all()
+
+
+def test_a_repair_is_audited_as_reconcile_with_its_kind_result_and_detail(app, stripe_fake):
+    with app.app_context():
+        purchase = make_purchase(make_user())
+        intent = stripe_fake.add_charge(purchase.amount_cents)
+        session = fake_session(
+            stripe_fake, purchase, status="complete", payment_status="paid", payment_intent=intent
+        )
+        report = reconcile_module.reconcile(timedelta(hours=72), apply=True)
+        detail = f"Stripe shows {session['id']} paid; ours is pending"
+        assert [(i.kind, i.detail, i.result, i.resolved) for i in report.items] == [
+            ("paid_not_credited", detail, "credited", True)
+        ]
+        rows = audits(purchase.public_id)
+        (repaired,) = [r for r in rows if r.action == "reconcile.repaired"]
+        assert (repaired.actor, repaired.subject_type) == ("reconcile", "purchase")
+        assert repaired.after == {"kind": "paid_not_credited", "result": "credited"}
+        assert repaired.note == detail
+        changed = [r for r in rows if r.action == "purchase.status_changed"]
+        assert [(r.actor, r.after["status"]) for r in changed] == [("reconcile", "completed")]
+
+
+def test_marking_for_review_is_audited_as_reconcile(app, client, stripe_fake):
+    with app.app_context():
+        purchase = make_purchase(make_user())
+        deliver(client, event_for(session_object(purchase), "checkout.session.completed"))
+        fake_session(stripe_fake, purchase, status="open", payment_status="unpaid")
+        report = reconcile_module.reconcile(timedelta(hours=72), apply=True)
+        (item,) = report.items
+        assert (item.kind, item.result, item.resolved) == (
+            "credited_not_paid",
+            "marked needs_review",
+            True,
+        )
+        changed = [r for r in audits(purchase.public_id) if r.action == "purchase.status_changed"]
+        assert (changed[-1].actor, changed[-1].after, changed[-1].note) == (
+            "reconcile",
+            {"status": "needs_review"},
+            "credited, not paid at Stripe",
+        )
+        again = reconcile_module.reconcile(timedelta(hours=72))
+        assert [(i.kind, i.result, i.resolved) for i in again.items] == [
+            ("needs_review", "needs review", True)
+        ]
+
+
+def test_a_paid_session_of_a_purchase_under_review_is_listed_once_as_it_is(app, stripe_fake):
+    with app.app_context():
+        purchase = make_purchase(make_user())
+        with write_transaction():
+            set_status(purchase, PurchaseStatus.NEEDS_REVIEW, "test", review_reason="amount 1")
+        intent = stripe_fake.add_charge(purchase.amount_cents)
+        fake_session(
+            stripe_fake, purchase, status="complete", payment_status="paid", payment_intent=intent
+        )
+        report = reconcile_module.reconcile(timedelta(hours=72))
+        assert [(i.kind, i.purchase.id, i.detail, i.result, i.resolved) for i in report.items] == [
+            ("paid_not_credited", purchase.id, "paid, amount 1", "needs review", True)
+        ]
+        assert ledger.balance(purchase.user_id) == 0
+        assert not [r for r in audits(purchase.public_id) if r.action == "reconcile.repaired"]
