@@ -63,7 +63,6 @@ def register_web(app: Flask) -> None:
     """Install the request plumbing, the blueprints and the `flask credits` commands."""
     from app.cli import register_cli
     from app.web import error_handlers, input_guard, security_headers, template_filters
-    from app.web.admin import stripe_events  # noqa: F401 - adds its routes to the admin bp
     from app.web.admin.views import bp as admin_bp
     from app.web.auth.views import bp as auth_bp
     from app.web.catalog.views import bp as catalog_bp

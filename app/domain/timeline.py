@@ -64,17 +64,17 @@ def purchase_timeline(purchase: Purchase) -> list[dict[str, Any]]:
     return _name_actors(timeline)
 
 
+def _user_id(actor: object) -> int | None:
+    """Return the user id an actor such as user:42 names, or None for anyone else."""
+    prefix, _, rest = str(actor or "").partition(":")
+    return int(rest) if prefix == "user" and rest.isdigit() else None
+
+
 def _name_actors(timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Add who acted, as people read it: a user's email instead of user:<id>."""
-    ids = {
-        int(item["actor"].split(":", 1)[1])
-        for item in timeline
-        if str(item.get("actor", "")).startswith("user:") and item["actor"][5:].isdigit()
-    }
+    ids = {_user_id(item.get("actor")) for item in timeline} - {None}
     rows = db.session.execute(select(User.id, User.email).where(User.id.in_(ids))) if ids else []
     emails = {user_id: email for user_id, email in rows}
     for item in timeline:
-        actor = str(item.get("actor", ""))
-        user_id = int(actor[5:]) if actor.startswith("user:") and actor[5:].isdigit() else None
-        item["actor_name"] = emails.get(user_id, actor)
+        item["actor_name"] = emails.get(_user_id(item.get("actor")), item.get("actor"))
     return timeline

@@ -67,9 +67,7 @@ def _validate(kind: str, postings: Sequence[Posting]) -> None:
     if len(postings) < 2:
         raise ValidationFailed("a ledger transaction needs at least two postings")
     for posting in postings:
-        if type(posting.amount) is not int or posting.amount == 0:
-            raise ValidationFailed("posting amounts must be non-zero integers")
-        check_credits(posting.amount, "a posting", signed=True)
+        check_credits(posting.amount, "a posting amount", signed=True)
     if sum(p.amount for p in postings) != 0:
         raise ValidationFailed("a ledger transaction's postings must sum to zero")
 

@@ -39,20 +39,16 @@ def _reference(obj: Mapping[str, Any], field: str, *, required: bool) -> None:
 
 
 def _check_object(kind: str, obj: Mapping[str, Any]) -> None:
-    if "id" in obj:  # recorded as the event's object id, whatever the type
+    # The object id is recorded with every event; these types are found by it.
+    needs_id = kind.startswith((CHECKOUT_PREFIX, "charge.dispute.")) or kind == "charge.refunded"
+    if needs_id or "id" in obj:
         _reference(obj, "id", required=True)
     if kind.startswith(CHECKOUT_PREFIX):
-        _reference(obj, "id", required=True)
         for field in REFERENCE_FIELDS:
             _reference(obj, field, required=False)
         if not isinstance(obj.get("currency"), str | None):
             raise Malformed("data.object.currency is not text")
-    elif kind == "charge.refunded":
-        _reference(obj, "id", required=True)
-    elif kind == "charge.refund.updated":
-        _reference(obj, "charge", required=True)
-    elif kind.startswith("charge.dispute."):
-        _reference(obj, "id", required=True)
+    elif kind == "charge.refund.updated" or kind.startswith("charge.dispute."):
         _reference(obj, "charge", required=True)
 
 

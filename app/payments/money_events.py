@@ -139,11 +139,22 @@ def settle_early_money(purchase: Purchase, state: MoneyState | None, actor: str)
     arrived before it (unless a newer money state was applied since it was read)."""
     if state is None or state.payment_intent != purchase.stripe_payment_intent_id:
         return
-    if state.version_seen is not None and purchase.settlement_version != state.version_seen:
-        return
+    if not _is_stale(state, purchase):
+        _apply_state(purchase, state, actor)
+
+
+def _is_stale(state: MoneyState, purchase: Purchase) -> bool:
+    """Tell whether another money state was applied to the purchase after this one was read."""
+    return state.version_seen is not None and purchase.settlement_version != state.version_seen
+
+
+def _apply_state(purchase: Purchase, state: MoneyState, actor: str) -> str:
+    """Settle the locked purchase on Stripe's numbers (a dispute not named keeps its status)."""
     purchase.stripe_charge_id = purchase.stripe_charge_id or state.charge_id
     dispute = state.dispute_status if state.dispute_known else purchase.dispute_status
-    settle(purchase, refunded_cents=state.amount_refunded, dispute_status=dispute, actor=actor)
+    return settle(
+        purchase, refunded_cents=state.amount_refunded, dispute_status=dispute, actor=actor
+    )
 
 
 def money_handler(
@@ -165,10 +176,6 @@ def money_handler(
         log.warning("%s for charge %s matches no purchase", event_type, state.charge_id)
         audit.record(actor, "stripe.unknown_charge", "charge", state.charge_id, note=event_type)
         return Outcome.UNKNOWN_CHARGE, None
-    if state.version_seen is not None and purchase.settlement_version != state.version_seen:
+    if _is_stale(state, purchase):
         raise StaleMoneyState(purchase.public_id)
-    purchase.stripe_charge_id = purchase.stripe_charge_id or state.charge_id
-    dispute = state.dispute_status if state.dispute_known else purchase.dispute_status
-    return settle(
-        purchase, refunded_cents=state.amount_refunded, dispute_status=dispute, actor=actor
-    ), purchase
+    return _apply_state(purchase, state, actor), purchase

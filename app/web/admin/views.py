@@ -31,6 +31,7 @@ from app.domain.timeline import purchase_timeline
 from app.errors import DomainError, NotFound, ValidationFailed
 from app.extensions import db
 from app.models import PAID_STATUSES, PurchaseStatus, User, utcnow
+from app.payments.event_log import NEEDS_A_LOOK, recorded_events
 from app.payments.refunds import (
     credits_taken_back_by,
     refund_amount,
@@ -333,3 +334,14 @@ def revoke_token(user_id: int, token_id: int):
     users.revoke_token(token_id, actor=f"user:{current_user.id}")
     flash("Token revoked.")
     return redirect(url_for("admin.user_page", user_id=user.id), 303)
+
+
+@bp.get("/admin/stripe-events")
+@admin_required
+def stripe_events_page():
+    """List recorded events that need a look (malformed, unmatched), newest first."""
+    outcome = request.args.get("outcome") or None
+    cursor = request.args.get("cursor") or None
+    page = recorded_events(outcome, parse_limit(request.args.get("limit")), cursor)
+    context = {"page": page, "outcome": outcome, "outcomes": NEEDS_A_LOOK, "cursor": cursor}
+    return page_or_partial("admin/stripe_events.html", "admin/_stripe_events.html", **context)
